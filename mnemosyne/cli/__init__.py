@@ -1,0 +1,1 @@
+"""The argparse front end: one thin module per command; all logic lives in library packages."""

@@ -1,0 +1,1 @@
+"""The long-running instance: lifecycle, main loop, signals and systemd integration."""

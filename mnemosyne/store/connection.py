@@ -1,0 +1,107 @@
+"""Open one APSW connection configured for many processes sharing one database file.
+
+WAL, synchronous=NORMAL, foreign keys, a bounded WAL file and a busy timeout set explicitly on
+every connection (APSW's `bestpractice` would set 100 ms for the whole process). SQLite errors
+that a user can act on become one-line `MnemosyneError`s here.
+Must not: run schema changes (migrations.py) or choose transaction boundaries (transactions.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import apsw
+
+from mnemosyne.errors import MnemosyneError, UnavailableError
+
+logger = logging.getLogger(__name__)
+
+JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
+WAL_AUTOCHECKPOINT_PAGES = 1000
+
+
+def describe_database_error(path: Path, error: apsw.Error) -> MnemosyneError:
+    """Translate an APSW error about *path* into a one-line error with the right exit code."""
+    if isinstance(error, apsw.NotADBError):
+        return UnavailableError(f"{path} is not a SQLite database (or it is encrypted)")
+    if isinstance(error, apsw.CorruptError):
+        return UnavailableError(f"{path} is corrupt: {error}")
+    if isinstance(error, apsw.ReadOnlyError):
+        return UnavailableError(f"{path} is read-only: cannot write to the database "
+                                "(check the permissions of the file and its directory)")
+    if isinstance(error, apsw.CantOpenError | apsw.PermissionsError | apsw.AuthError):
+        if directory_is_read_only(path.parent):
+            return UnavailableError(f"cannot open database {path}: its directory is read-only "
+                                    "(SQLite must create the -wal and -shm files beside it)")
+        return UnavailableError(f"cannot open database {path}: check that the file and its "
+                                "directory are readable and writable")
+    if isinstance(error, apsw.FullError):
+        return UnavailableError(f"cannot write to {path}: the disk is full")
+    if isinstance(error, apsw.IOError):
+        return UnavailableError(f"input/output error on {path}: {error}")
+    if isinstance(error, apsw.BusyError | apsw.LockedError):
+        return UnavailableError(f"database {path} stayed locked: {error}")
+    return MnemosyneError(f"database error on {path}: {error}")
+
+
+def directory_is_read_only(directory: Path) -> bool:
+    """Return True if *directory* is on a read-only mount or this user cannot write to it."""
+    try:
+        if os.statvfs(directory).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        return False
+    return not os.access(directory, os.W_OK)
+
+
+def ensure_parent_directory(path: Path) -> None:
+    """Create the database's directory (mode 0700) if it is missing.
+
+    Raises UnavailableError if it cannot be created.
+    """
+    parent = path.parent
+    if parent.is_dir():
+        return
+    try:
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as error:
+        raise UnavailableError(f"cannot create database directory {parent}: "
+                               f"{error.strerror or error}") from None
+
+
+def open_connection(path: Path, busy_timeout_ms: int) -> apsw.Connection:
+    """Open *path* (creating it if missing) and apply the per-connection settings.
+
+    Raises UnavailableError if the file cannot be opened, is not a database, or is read-only
+    while still needing to become a WAL database.
+    """
+    if path.is_dir():
+        raise UnavailableError(f"{path} is a directory, not a database file")
+    ensure_parent_directory(path)
+    flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+    try:
+        connection = apsw.Connection(os.fspath(path), flags=flags)
+    except apsw.Error as error:
+        raise describe_database_error(path, error) from None
+    try:
+        connection.setbusytimeout(busy_timeout_ms)
+        _apply_pragmas(connection)
+    except apsw.Error as error:
+        connection.close()
+        raise describe_database_error(path, error) from None
+    return connection
+
+
+def _apply_pragmas(connection: apsw.Connection) -> None:
+    """Apply WAL and the other settings that every connection needs."""
+    mode = connection.execute("PRAGMA journal_mode=WAL").fetchall()[0][0]
+    if str(mode).lower() != "wal":
+        # A read-only file or directory cannot switch to WAL; reads still work, writes will
+        # fail later with a clear ReadOnlyError.
+        logger.debug("journal_mode is %s, not wal", mode)
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute("PRAGMA foreign_keys=ON")
+    connection.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT_BYTES}")
+    connection.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")

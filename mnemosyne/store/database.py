@@ -1,0 +1,112 @@
+"""The shared database: per-thread connections, migrations on open, reads and retried writes.
+
+One `Database` per process; each thread gets its own APSW connection and writer-lock descriptor.
+Must not: know about memories (memories.py) or the command line.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import apsw
+
+from mnemosyne.errors import UnavailableError
+from mnemosyne.store import migrations
+from mnemosyne.store.connection import describe_database_error, open_connection
+from mnemosyne.store.transactions import WriterLock, run_write_transaction
+
+Result = TypeVar("Result")
+
+
+class Database:
+    """A database file shared with other processes; safe to use from many threads."""
+
+    def __init__(self, path: Path, busy_timeout_ms: int = 5000, write_deadline_s: float = 30.0):
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self.write_deadline_s = write_deadline_s
+        self._local = threading.local()
+        self._all: list[tuple[apsw.Connection, WriterLock]] = []
+        self._all_guard = threading.Lock()
+
+    @classmethod
+    def open(cls, path: Path, busy_timeout_ms: int = 5000,
+             write_deadline_s: float = 30.0) -> Database:
+        """Open (creating if needed) and migrate the database at *path*.
+
+        Raises UnavailableError if it cannot be opened, written or migrated, or its schema is
+        newer than this program understands.
+        """
+        database = cls(path, busy_timeout_ms, write_deadline_s)
+        try:
+            database.migrate()
+        except BaseException:
+            database.close()
+            raise
+        return database
+
+    def _thread_state(self) -> tuple[apsw.Connection, WriterLock]:
+        state = getattr(self._local, "state", None)
+        if state is None:
+            connection = open_connection(self.path, self.busy_timeout_ms)
+            state = (connection, WriterLock(self.path))
+            self._local.state = state
+            with self._all_guard:
+                self._all.append(state)
+        return state
+
+    def connection(self) -> apsw.Connection:
+        """Return this thread's connection, for reads (autocommit, or BEGIN..COMMIT)."""
+        return self._thread_state()[0]
+
+    def read(self, work: Callable[[apsw.Connection], Result]) -> Result:
+        """Run *work* on this thread's connection, turning SQLite errors into clear ones.
+
+        Raises UnavailableError (or MnemosyneError) if SQLite fails.
+        """
+        connection = self.connection()
+        try:
+            return work(connection)
+        except apsw.Error as error:
+            raise describe_database_error(self.path, error) from None
+
+    def write(self, work: Callable[[apsw.Connection], Result]) -> Result:
+        """Run *work* in one IMMEDIATE transaction, retried whole on contention.
+
+        Raises UnavailableError if the database cannot be written or stays locked too long.
+        """
+        connection, lock = self._thread_state()
+        try:
+            return run_write_transaction(connection, lock, work, self.write_deadline_s)
+        except apsw.Error as error:
+            raise describe_database_error(self.path, error) from None
+
+    def migrate(self) -> list[int]:
+        """Bring the schema up to date; return the versions this call applied.
+
+        Raises UnavailableError if the file's schema is newer than this program's.
+        """
+        version = self.read(migrations.read_user_version)
+        if version > migrations.LATEST_VERSION:
+            raise UnavailableError(
+                f"{self.path} has schema version {version}, newer than this mnemosyne "
+                f"understands ({migrations.LATEST_VERSION}): upgrade mnemosyne")
+        if version == migrations.LATEST_VERSION:
+            return []
+        return self.write(migrations.apply_pending_migrations)
+
+    def close(self) -> None:
+        """Close every thread's connection; the object must not be used afterwards."""
+        with self._all_guard:
+            states, self._all = self._all, []
+        for connection, lock in states:
+            connection.close()
+            lock.close()
+        self._local = threading.local()
+
+    def checkpoint(self) -> None:
+        """Copy committed WAL pages into the database without blocking anyone (PASSIVE)."""
+        self.read(lambda connection: connection.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE))

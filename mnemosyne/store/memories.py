@@ -1,0 +1,212 @@
+"""Store, fetch, list, forget and link memories in the shared database.
+
+Validation happens before any transaction starts, so bad input never touches stored data.
+Must not: rank search results (recall.py) or read and write files (transfer.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import apsw
+
+from mnemosyne.errors import NotFoundError, UsageError
+from mnemosyne.store import model
+from mnemosyne.store.database import Database
+from mnemosyne.store.model import Link, Memory
+
+MEMORY_COLUMNS = ("id, namespace, content, summary, memory_type, importance, tags, created_at, "
+                  "updated_at, access_count, last_accessed_at, archived, superseded_by")
+MIN_ID_PREFIX = 4
+
+
+def memory_from_row(row: Sequence[Any]) -> Memory:
+    """Build a Memory from a row selected with MEMORY_COLUMNS (in that order)."""
+    (memory_id, namespace, content, summary, memory_type, importance, tags, created_at,
+     updated_at, access_count, last_accessed_at, archived, superseded_by) = row[:13]
+    return Memory(memory_id, namespace, content, summary, memory_type, importance,
+                  tuple(json.loads(tags)), created_at, updated_at, access_count,
+                  last_accessed_at, bool(archived), superseded_by)
+
+
+def insert_memory(connection: apsw.Connection, memory: Memory, replace: bool = False) -> bool:
+    """Insert *memory* inside the caller's transaction; return False if its id already exists.
+
+    With *replace*, an existing memory with the same id is overwritten instead.
+    """
+    values = (memory.id, memory.namespace, memory.content, memory.summary, memory.memory_type,
+              memory.importance, json.dumps(list(memory.tags)), memory.created_at,
+              memory.updated_at, memory.access_count, memory.last_accessed_at,
+              int(memory.archived), memory.superseded_by)
+    conflict = (
+        "DO UPDATE SET namespace=excluded.namespace, content=excluded.content, "
+        "summary=excluded.summary, memory_type=excluded.memory_type, "
+        "importance=excluded.importance, tags=excluded.tags, created_at=excluded.created_at, "
+        "updated_at=excluded.updated_at, access_count=excluded.access_count, "
+        "last_accessed_at=excluded.last_accessed_at, archived=excluded.archived, "
+        "superseded_by=excluded.superseded_by" if replace else "DO NOTHING")
+    connection.execute(
+        f"INSERT INTO memories ({MEMORY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+        f"ON CONFLICT(id) {conflict}", values)
+    return connection.changes() > 0
+
+
+def insert_link(connection: apsw.Connection, link: Link) -> None:
+    """Insert or update *link* inside the caller's transaction (same triple: new strength)."""
+    connection.execute(
+        "INSERT INTO memory_links (source_id, target_id, link_type, strength, created_at) "
+        "VALUES (?,?,?,?,?) ON CONFLICT(source_id, target_id, link_type) "
+        "DO UPDATE SET strength=excluded.strength",
+        (link.source_id, link.target_id, link.link_type, link.strength, link.created_at))
+    if link.link_type == "supersedes":
+        connection.execute("UPDATE memories SET superseded_by=? WHERE id=?",
+                           (link.source_id, link.target_id))
+
+
+class MemoryStore:
+    """The memory operations every front end (CLI, API, workflows) calls."""
+
+    def __init__(self, database: Database, max_content_bytes: int = 65536) -> None:
+        self.database = database
+        self.max_content_bytes = max_content_bytes
+
+    def remember(self, content: str, *, namespace: str = "global",
+                 importance: int | str = model.DEFAULT_IMPORTANCE,
+                 tags: str | Iterable[str] | None = None,
+                 memory_type: str = model.DEFAULT_MEMORY_TYPE,
+                 summary: str | None = None) -> Memory:
+        """Validate and store one new memory; return it once committed.
+
+        Raises UsageError for invalid input (nothing is written).
+        """
+        now = model.utc_now()
+        memory = Memory(
+            id=model.new_memory_id(),
+            namespace=model.validate_namespace(namespace),
+            content=model.validate_content(content, self.max_content_bytes),
+            summary=model.validate_summary(summary),
+            memory_type=model.validate_memory_type(memory_type),
+            importance=model.validate_importance(importance),
+            tags=model.parse_tags(tags),
+            created_at=now,
+            updated_at=now,
+        )
+        self.database.write(lambda connection: insert_memory(connection, memory))
+        return memory
+
+    def resolve_id(self, id_or_prefix: str) -> str:
+        """Return the full id of the one memory whose id is or starts with *id_or_prefix*.
+
+        Raises UsageError if the prefix is too short or ambiguous, NotFoundError if none match.
+        """
+        text = str(id_or_prefix).strip().lower()
+        if len(text) < MIN_ID_PREFIX or not all(c in "0123456789abcdef-" for c in text):
+            raise UsageError(f"{id_or_prefix!r} is not a memory id or an id prefix of at least "
+                             f"{MIN_ID_PREFIX} hex digits")
+        upper = text[:-1] + chr(ord(text[-1]) + 1)
+        rows = self.database.read(lambda connection: connection.execute(
+            "SELECT id FROM memories WHERE id >= ? AND id < ? LIMIT 2", (text, upper)).fetchall())
+        if not rows:
+            raise NotFoundError(f"no memory with id {id_or_prefix}")
+        if len(rows) > 1:
+            raise UsageError(f"id prefix {id_or_prefix!r} is ambiguous: give more characters")
+        return rows[0][0]
+
+    def get(self, id_or_prefix: str) -> Memory:
+        """Return one memory by id or unique id prefix. Raises NotFoundError or UsageError."""
+        memory_id = self.resolve_id(id_or_prefix)
+        rows = self.database.read(lambda connection: connection.execute(
+            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id=?", (memory_id,)).fetchall())
+        if not rows:
+            raise NotFoundError(f"no memory with id {id_or_prefix}")
+        return memory_from_row(rows[0])
+
+    def links_of(self, memory_id: str) -> list[Link]:
+        """Return the links that start or end at *memory_id*."""
+        rows = self.database.read(lambda connection: connection.execute(
+            "SELECT source_id, target_id, link_type, strength, created_at FROM memory_links "
+            "WHERE source_id=? OR target_id=? ORDER BY created_at",
+            (memory_id, memory_id)).fetchall())
+        return [Link(*row) for row in rows]
+
+    def list(self, namespace: str | None = None, limit: int | None = None,
+             include_archived: bool = False) -> list[Memory]:
+        """Return memories newest first, optionally of one namespace, at most *limit* of them.
+
+        Raises UsageError for an invalid namespace or limit.
+        """
+        clauses, parameters = [], []
+        if namespace is not None:
+            clauses.append("namespace = ?")
+            parameters.append(model.validate_namespace(namespace))
+        if not include_archived:
+            clauses.append("archived = 0")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        limit_sql = ""
+        if limit is not None:
+            if limit < 0:
+                raise UsageError(f"limit must be 0 (no limit) or more, not {limit}")
+            limit_sql = f"LIMIT {int(limit)}" if limit else ""
+        rows = self.database.read(lambda connection: connection.execute(
+            f"SELECT {MEMORY_COLUMNS} FROM memories {where} ORDER BY created_at DESC, seq DESC "
+            f"{limit_sql}", parameters).fetchall())
+        return [memory_from_row(row) for row in rows]
+
+    def count(self, namespace: str | None = None) -> int:
+        """Return how many memories there are (in *namespace*, if given)."""
+        if namespace is None:
+            sql, parameters = "SELECT count(*) FROM memories", ()
+        else:
+            sql = "SELECT count(*) FROM memories WHERE namespace=?"
+            parameters = (model.validate_namespace(namespace),)
+        return self.database.read(lambda connection: connection.execute(
+            sql, parameters).fetchall()[0][0])
+
+    def forget(self, id_or_prefix: str) -> Memory:
+        """Delete one memory (and its links); return what was deleted.
+
+        Raises NotFoundError if it does not exist (or was deleted meanwhile).
+        """
+        memory = self.get(id_or_prefix)
+
+        def delete(connection: apsw.Connection) -> int:
+            connection.execute("DELETE FROM memories WHERE id=?", (memory.id,))
+            return connection.changes()
+
+        if not self.database.write(delete):
+            raise NotFoundError(f"no memory with id {id_or_prefix}")
+        return memory
+
+    def link(self, source: str, target: str, link_type: str, strength: float = 1.0) -> Link:
+        """Link two existing memories; `A supersedes B` also marks B as superseded by A.
+
+        Raises UsageError for a bad type, strength or a self-link; NotFoundError for a missing id.
+        """
+        link_type = model.validate_link_type(link_type)
+        if isinstance(strength, bool) or not 0.0 <= float(strength) <= 1.0:
+            raise UsageError(f"link strength must be from 0.0 to 1.0, not {strength!r}")
+        source_id, target_id = self.resolve_id(source), self.resolve_id(target)
+        if source_id == target_id:
+            raise UsageError("a memory cannot be linked to itself")
+        link = Link(source_id, target_id, link_type, float(strength), model.utc_now())
+
+        def store(connection: apsw.Connection) -> None:
+            found = connection.execute("SELECT count(*) FROM memories WHERE id IN (?, ?)",
+                                       (source_id, target_id)).fetchall()[0][0]
+            if found != 2:
+                raise NotFoundError("a linked memory was deleted meanwhile")
+            insert_link(connection, link)
+
+        self.database.write(store)
+        return link
+
+    def mark_accessed(self, memory_ids: Sequence[str], when: str) -> None:
+        """Count one access for each of *memory_ids* at *when*, in one short write."""
+        if not memory_ids:
+            return
+        marks = ",".join("?" * len(memory_ids))
+        self.database.write(lambda connection: connection.execute(
+            f"UPDATE memories SET access_count = access_count + 1, last_accessed_at = ? "
+            f"WHERE id IN ({marks})", (when, *memory_ids)))

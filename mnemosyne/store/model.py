@@ -1,0 +1,200 @@
+"""What a memory is, and the rules every stored value must follow.
+
+Namespaces are `global`, `project:NAME` or `session:PROJECT:ID`; anything else is rejected, never
+silently turned into `global`. Memory and link types are fixed sets with a few aliases. All
+timestamps are UTC ISO 8601 with microseconds and a `Z` (fixed width, so they sort as text).
+Must not: touch the database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from mnemosyne.errors import UsageError
+
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+NAMESPACE_RE = re.compile(rf"global|project:{NAME_PATTERN}|session:{NAME_PATTERN}:{NAME_PATTERN}")
+NAMESPACE_FORMS = "global, project:NAME or session:PROJECT:ID (NAME: letters, digits, . _ -)"
+
+MEMORY_TYPES: tuple[str, ...] = (
+    "insight", "decision", "architecture", "pattern", "bug_fix", "configuration",
+    "constraint", "reference", "preference", "task", "fact", "note",
+)
+MEMORY_TYPE_ALIASES = {
+    "bug": "bug_fix", "bugfix": "bug_fix", "fix": "bug_fix", "arch": "architecture",
+    "config": "configuration", "pref": "preference", "todo": "task", "ref": "reference",
+    "code_pattern": "pattern",
+}
+DEFAULT_MEMORY_TYPE = "insight"
+
+LINK_TYPES: tuple[str, ...] = (
+    "related", "supersedes", "contradicts", "extends", "depends_on", "references",
+)
+
+MIN_IMPORTANCE, MAX_IMPORTANCE, DEFAULT_IMPORTANCE = 1, 10, 5
+MAX_TAGS = 32
+MAX_TAG_LENGTH = 64
+MAX_SUMMARY_LENGTH = 1024
+TAG_RE = re.compile(r"[^\s,\"]{1,64}")
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def utc_now() -> str:
+    """Return the current time as a storable timestamp."""
+    return datetime.datetime.now(datetime.UTC).strftime(TIMESTAMP_FORMAT)
+
+
+def new_memory_id() -> str:
+    """Return a fresh random memory id (a UUID4 in its canonical text form)."""
+    return str(uuid.uuid4())
+
+
+def validate_namespace(raw: str) -> str:
+    """Return *raw* if it is a valid namespace. Raises UsageError otherwise."""
+    if not isinstance(raw, str) or not NAMESPACE_RE.fullmatch(raw):
+        raise UsageError(f"invalid namespace {raw!r}: use {NAMESPACE_FORMS}")
+    return raw
+
+
+def validate_memory_type(raw: str) -> str:
+    """Return the canonical memory type for *raw* (aliases allowed). Raises UsageError."""
+    text = str(raw).strip().lower().replace("-", "_")
+    text = MEMORY_TYPE_ALIASES.get(text, text)
+    if text not in MEMORY_TYPES:
+        raise UsageError(f"unknown memory type {raw!r}: valid types are {', '.join(MEMORY_TYPES)}")
+    return text
+
+
+def validate_link_type(raw: str) -> str:
+    """Return *raw* if it is a known link type. Raises UsageError listing the valid ones."""
+    text = str(raw).strip().lower().replace("-", "_")
+    if text not in LINK_TYPES:
+        raise UsageError(f"unknown link type {raw!r}: valid types are {', '.join(LINK_TYPES)}")
+    return text
+
+
+def validate_importance(raw: Any) -> int:
+    """Return *raw* as an importance from 1 to 10. Raises UsageError otherwise."""
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise UsageError(f"importance must be a whole number from 1 to 10, not {raw!r}")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise UsageError(f"importance must be a whole number from 1 to 10, not {raw!r}") from None
+    if not MIN_IMPORTANCE <= value <= MAX_IMPORTANCE:
+        raise UsageError(f"importance {value} is out of range: use 1 to 10")
+    return value
+
+
+def validate_content(raw: Any, max_bytes: int) -> str:
+    """Return *raw* if it is non-blank text of at most *max_bytes* UTF-8 bytes.
+
+    Raises UsageError otherwise.
+    """
+    if not isinstance(raw, str) or not raw.strip():
+        raise UsageError("content is empty: give the text to remember")
+    size = len(raw.encode("utf-8", errors="surrogatepass"))
+    if size > max_bytes:
+        raise UsageError(f"content is {size} bytes, over the limit of {max_bytes} bytes")
+    if "\x00" in raw:
+        raise UsageError("content contains a NUL character")
+    return raw
+
+
+def validate_summary(raw: Any) -> str | None:
+    """Return *raw* (None, or text of at most 1024 characters). Raises UsageError otherwise."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw.strip():
+        raise UsageError("summary must be non-empty text when given")
+    if len(raw) > MAX_SUMMARY_LENGTH:
+        raise UsageError(f"summary is longer than {MAX_SUMMARY_LENGTH} characters")
+    return raw
+
+
+def parse_tags(raw: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Return tags from `a,b,c` text or a list: stripped, de-duplicated, order kept.
+
+    Raises UsageError if a tag is too long, contains spaces or quotes, or there are too many.
+    """
+    if raw is None:
+        return ()
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    tags: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise UsageError(f"tag {item!r} is not text")
+        tag = item.strip()
+        if not tag:
+            continue
+        if not TAG_RE.fullmatch(tag):
+            raise UsageError(f"invalid tag {tag!r}: tags are 1 to {MAX_TAG_LENGTH} characters "
+                             "without spaces, commas or quotes")
+        if tag not in tags:
+            tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        raise UsageError(f"{len(tags)} tags given: at most {MAX_TAGS} are allowed")
+    return tuple(tags)
+
+
+def validate_timestamp(raw: Any, field: str) -> str:
+    """Return *raw* if it is a timestamp in the stored form. Raises UsageError otherwise."""
+    try:
+        parsed = datetime.datetime.strptime(str(raw), TIMESTAMP_FORMAT)
+    except ValueError:
+        raise UsageError(f"{field} {raw!r} is not a UTC timestamp like "
+                         "2026-01-31T12:00:00.000000Z") from None
+    return parsed.strftime(TIMESTAMP_FORMAT)
+
+
+def validate_memory_id(raw: Any, field: str = "id") -> str:
+    """Return *raw* if it is a canonical lower-case UUID. Raises UsageError otherwise."""
+    if not isinstance(raw, str) or not UUID_RE.fullmatch(raw):
+        raise UsageError(f"{field} {raw!r} is not a memory id (a UUID)")
+    return raw
+
+
+@dataclasses.dataclass(frozen=True)
+class Memory:
+    """One stored memory, as every command and route shows it."""
+
+    id: str
+    namespace: str
+    content: str
+    summary: str | None
+    memory_type: str
+    importance: int
+    tags: tuple[str, ...]
+    created_at: str
+    updated_at: str
+    access_count: int = 0
+    last_accessed_at: str | None = None
+    archived: bool = False
+    superseded_by: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the stable JSON form (tags as a list, archived as a boolean)."""
+        data = dataclasses.asdict(self)
+        data["tags"] = list(self.tags)
+        return data
+
+
+@dataclasses.dataclass(frozen=True)
+class Link:
+    """A typed, weighted edge from one memory to another."""
+
+    source_id: str
+    target_id: str
+    link_type: str
+    strength: float
+    created_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the stable JSON form."""
+        return dataclasses.asdict(self)

@@ -1,0 +1,166 @@
+"""Find the memories that best answer a query: full-text relevance, importance and recency.
+
+score = relevance * (0.5 + importance/10) * (0.5 + 0.5 / (1 + age_days/30)), where relevance is
+FTS5's bm25 (content 1, summary 0.5, tags 2). User text never reaches FTS5 syntax directly:
+words are quoted, `word*` is a prefix search, all words must match; if none match that way,
+any word may. Filters (namespace, types, tags, minimum importance) apply before the limit.
+An empty query returns the most important, then most recently updated memories.
+Must not: write anything except the access counts of the memories it returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import apsw
+
+from mnemosyne.errors import MnemosyneError, UsageError
+from mnemosyne.store import model
+from mnemosyne.store.memories import MEMORY_COLUMNS, MemoryStore, memory_from_row
+from mnemosyne.store.model import Memory
+
+logger = logging.getLogger(__name__)
+
+TERM_RE = re.compile(r"\w+\*?")
+MAX_QUERY_TERMS = 32
+MAX_LIMIT = 1000
+RECENCY_HALF_LIFE_DAYS = 30.0
+IMPORTANCE_WEIGHT = "(0.5 + m.importance / 10.0)"
+RECENCY_WEIGHT = (f"(0.5 + 0.5 / (1.0 + max(0.0, :now - julianday(m.updated_at)) "
+                  f"/ {RECENCY_HALF_LIFE_DAYS}))")
+RELEVANCE = "(-bm25(memories_fts, 1.0, 0.5, 2.0))"
+
+
+@dataclasses.dataclass(frozen=True)
+class RecallQuery:
+    """What to look for, already validated (build it with `make_recall_query`)."""
+
+    text: str = ""
+    namespace: str | None = None
+    memory_types: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    min_importance: int | None = None
+    limit: int = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class RecallHit:
+    """One memory found, with the score it was ranked by."""
+
+    memory: Memory
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the memory's JSON form with its score added."""
+        return {**self.memory.to_dict(), "score": round(self.score, 6)}
+
+
+def make_recall_query(text: str = "", *, namespace: str | None = None,
+                      memory_types: str | Iterable[str] | None = None,
+                      tags: str | Iterable[str] | None = None,
+                      min_importance: int | str | None = None, limit: int | str = 10,
+                      ) -> RecallQuery:
+    """Validate raw filter values into a RecallQuery. Raises UsageError for any bad value."""
+    if isinstance(memory_types, str):
+        memory_types = memory_types.split(",")
+    types = tuple(dict.fromkeys(model.validate_memory_type(item)
+                                for item in (memory_types or ()) if str(item).strip()))
+    try:
+        limit_value = int(limit)
+    except (TypeError, ValueError):
+        raise UsageError(f"limit must be a whole number from 1 to {MAX_LIMIT}, "
+                         f"not {limit!r}") from None
+    if not 1 <= limit_value <= MAX_LIMIT:
+        raise UsageError(f"limit {limit_value} is out of range: use 1 to {MAX_LIMIT}")
+    return RecallQuery(
+        text=str(text or "").strip(),
+        namespace=None if namespace is None else model.validate_namespace(namespace),
+        memory_types=types,
+        tags=model.parse_tags(tags),
+        min_importance=(None if min_importance is None
+                        else model.validate_importance(min_importance)),
+        limit=limit_value,
+    )
+
+
+def build_match_expressions(text: str) -> list[str]:
+    """Return FTS5 MATCH expressions to try in order: all terms, then any term.
+
+    Raises UsageError if the query has more than 32 terms.
+    """
+    terms = TERM_RE.findall(text)
+    if len(terms) > MAX_QUERY_TERMS:
+        raise UsageError(f"query has {len(terms)} words: at most {MAX_QUERY_TERMS} are allowed")
+    quoted = [f'"{term[:-1]}"*' if term.endswith("*") else f'"{term}"' for term in terms]
+    if not quoted:
+        return []
+    expressions = [" ".join(quoted)]
+    if len(quoted) > 1:
+        expressions.append(" OR ".join(quoted))
+    return expressions
+
+
+def _filter_sql(query: RecallQuery) -> tuple[str, dict[str, Any]]:
+    clauses = ["m.archived = 0", "m.superseded_by IS NULL"]
+    parameters: dict[str, Any] = {}
+    if query.namespace is not None:
+        clauses.append("m.namespace = :namespace")
+        parameters["namespace"] = query.namespace
+    if query.memory_types:
+        names = [f":type{index}" for index in range(len(query.memory_types))]
+        clauses.append(f"m.memory_type IN ({', '.join(names)})")
+        parameters.update({name[1:]: value for name, value in zip(names, query.memory_types,
+                                                                   strict=True)})
+    for index, tag in enumerate(query.tags):
+        clauses.append(f"EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = :tag{index})")
+        parameters[f"tag{index}"] = tag
+    if query.min_importance is not None:
+        clauses.append("m.importance >= :min_importance")
+        parameters["min_importance"] = query.min_importance
+    return " AND ".join(clauses), parameters
+
+
+def _search(connection: apsw.Connection, query: RecallQuery) -> list[tuple[Any, ...]]:
+    where, parameters = _filter_sql(query)
+    parameters["limit"] = query.limit
+    parameters["now"] = connection.execute("SELECT julianday('now')").fetchall()[0][0]
+    columns = ", ".join(f"m.{column.strip()}" for column in MEMORY_COLUMNS.split(","))
+    if not query.text or not (expressions := build_match_expressions(query.text)):
+        return connection.execute(
+            f"SELECT {columns}, (m.importance / 10.0) * {RECENCY_WEIGHT} AS score "
+            f"FROM memories m WHERE {where} "
+            f"ORDER BY m.importance DESC, m.updated_at DESC LIMIT :limit", parameters).fetchall()
+    rows: list[tuple[Any, ...]] = []
+    for expression in expressions:
+        parameters["match"] = expression
+        rows = connection.execute(
+            f"SELECT {columns}, {RELEVANCE} * {IMPORTANCE_WEIGHT} * {RECENCY_WEIGHT} AS score "
+            f"FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid "
+            f"WHERE memories_fts MATCH :match AND {where} "
+            f"ORDER BY score DESC LIMIT :limit", parameters).fetchall()
+        if rows:
+            break
+    return rows
+
+
+def recall(store: MemoryStore, query: RecallQuery, count_access: bool = True) -> list[RecallHit]:
+    """Return the best memories for *query*, best first, counting one access for each.
+
+    A failure to record the accesses (a read-only database) is logged, not raised.
+    """
+    rows = store.database.read(lambda connection: _search(connection, query))
+    hits = [RecallHit(memory_from_row(row), float(row[13])) for row in rows]
+    if not (count_access and hits):
+        return hits
+    when = model.utc_now()
+    try:
+        store.mark_accessed([hit.memory.id for hit in hits], when)
+    except MnemosyneError as error:
+        logger.warning("recall could not record access counts: %s", error)
+        return hits
+    return [RecallHit(dataclasses.replace(hit.memory, access_count=hit.memory.access_count + 1,
+                                          last_accessed_at=when), hit.score) for hit in hits]

@@ -1,0 +1,112 @@
+"""Run write transactions that never surface "database is locked" under normal contention.
+
+Every write is `BEGIN IMMEDIATE` (a deferred transaction that reads then writes gets
+SQLITE_BUSY at once, whatever the busy timeout). Before BEGIN, writers of this program queue on
+an `flock` of `<db>-lock`: the kernel wakes a waiter the moment the holder releases it, where
+SQLite's own busy handler sleep-polls with growing sleeps (one writer among 8 waited 0.6 s).
+Writers that do not take the lock (the sqlite3 shell, a checkpoint) are still handled by the
+busy timeout, and a BusyError retries the whole transaction with exponential backoff and jitter
+until the deadline. A write is acknowledged only after COMMIT returns.
+Must not: open connections or know about tables.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import apsw
+
+from mnemosyne.errors import UnavailableError
+
+logger = logging.getLogger(__name__)
+
+Result = TypeVar("Result")
+
+FIRST_BACKOFF_S = 0.001
+MAX_BACKOFF_S = 0.05
+
+
+class WriterLock:
+    """An exclusive `flock` on `<db>-lock`, held only for the span of one write transaction.
+
+    Each connection opens its own descriptor, so threads of one process queue too. When the lock
+    file cannot be created (read-only directory), the lock is a no-op and SQLite decides.
+    """
+
+    def __init__(self, database_path: Path) -> None:
+        self.path = database_path.with_name(database_path.name + "-lock")
+        self._fd: int | None = None
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as error:
+            logger.debug("writer lock %s unavailable (%s); relying on SQLite's locking",
+                         self.path, error.strerror)
+
+    def acquire(self) -> None:
+        """Block until this process holds the writer lock."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        """Let the next queued writer go."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        """Close the descriptor (which also releases the lock)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def run_write_transaction(
+    connection: apsw.Connection,
+    lock: WriterLock,
+    work: Callable[[apsw.Connection], Result],
+    deadline_s: float,
+) -> Result:
+    """Run *work* inside `BEGIN IMMEDIATE` ... `COMMIT`, retrying it whole on BusyError.
+
+    Any other exception rolls back and propagates.
+    Raises UnavailableError if the database stays busy past *deadline_s* seconds.
+    """
+    give_up_at = time.monotonic() + deadline_s
+    backoff = FIRST_BACKOFF_S
+    attempts = 0
+    while True:
+        attempts += 1
+        lock.acquire()
+        try:
+            return _run_once(connection, work)
+        except apsw.BusyError as error:
+            busy_error = error
+        finally:
+            lock.release()
+        now = time.monotonic()
+        if now >= give_up_at:
+            raise UnavailableError(
+                f"the database stayed locked for {deadline_s:g} s ({attempts} attempts): "
+                f"{busy_error}; another program may hold a long transaction")
+        logger.debug("write transaction busy (attempt %d), retrying", attempts)
+        time.sleep(min(random.uniform(0, backoff), give_up_at - now))
+        backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+
+def _run_once(connection: apsw.Connection, work: Callable[[apsw.Connection], Result]) -> Result:
+    """One attempt: BEGIN IMMEDIATE, the work, COMMIT; roll back on any failure."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(connection)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return result

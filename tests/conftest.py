@@ -1,0 +1,81 @@
+"""Shared fixtures: an isolated home, and the real CLI run as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mnemosyne.store.database import Database
+from mnemosyne.store.memories import MemoryStore
+from tests.helpers import CliResult, DaemonProcess
+
+
+@pytest.fixture
+def isolated_env(tmp_path: Path) -> dict[str, str]:
+    """An environment whose HOME and XDG directories are private to the test."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("MNEMOSYNE_", "XDG_", "JOURNAL_STREAM", "NOTIFY_SOCKET",
+                                  "INVOCATION_ID", "WATCHDOG_"))
+           and key != "DATABASE_URL"}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+               XDG_DATA_HOME=str(home / ".local/share"), XDG_STATE_HOME=str(home / ".local/state"),
+               PYTHONUNBUFFERED="1")
+    return env
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "mnemosyne.db"
+
+
+@pytest.fixture
+def cli(isolated_env: dict[str, str], db_path: Path):
+    """Run `python -m mnemosyne --db <db_path> ARGS...` and return a CliResult."""
+
+    def run(*args: str, input: str | None = None, db: Path | None = db_path,
+            env: dict[str, str] | None = None, prefix: tuple[str, ...] = (),
+            timeout: float = 60) -> CliResult:
+        command = [*prefix, sys.executable, "-m", "mnemosyne"]
+        if db is not None:
+            command += ["--db", str(db)]
+        completed = subprocess.run([*command, *args], input=input, capture_output=True,
+                                   text=True, env={**isolated_env, **(env or {})},
+                                   timeout=timeout, check=False)
+        return CliResult(completed.returncode, completed.stdout, completed.stderr)
+
+    return run
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[MemoryStore]:
+    """A migrated store on a fresh database file."""
+    database = Database.open(db_path)
+    try:
+        yield MemoryStore(database)
+    finally:
+        database.close()
+
+
+@pytest.fixture
+def start_daemon(isolated_env: dict[str, str], db_path: Path):
+    """Start `mnemosyne serve` children; every one is stopped and reaped at teardown."""
+    started: list[DaemonProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> DaemonProcess:
+        command = [sys.executable, "-m", "mnemosyne", "--db", str(db_path), "serve", *args]
+        daemon = DaemonProcess(command, {**isolated_env, **(env or {})})
+        started.append(daemon)
+        return daemon
+
+    try:
+        yield start
+    finally:
+        for daemon in started:
+            daemon.stop()

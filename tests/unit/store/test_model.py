@@ -1,0 +1,90 @@
+import pytest
+
+from mnemosyne.errors import UsageError
+from mnemosyne.store import model
+
+
+@pytest.mark.parametrize("namespace", ["global", "project:myapp", "project:my-app.v2_x",
+                                       "session:myapp:42", "session:a:b-c"])
+def test_valid_namespaces(namespace):
+    assert model.validate_namespace(namespace) == namespace
+
+
+@pytest.mark.parametrize("namespace", ["", "Global", "project:", "project:-x", "project:a b",
+                                       "session:myapp", "team:x", "global ", " global",
+                                       "project:" + "x" * 65, "session:a:b:c"])
+def test_invalid_namespaces_are_rejected_never_turned_into_global(namespace):
+    with pytest.raises(UsageError, match="invalid namespace"):
+        model.validate_namespace(namespace)
+
+
+def test_memory_types_and_aliases():
+    assert model.validate_memory_type("decision") == "decision"
+    assert model.validate_memory_type("Bug-Fix") == "bug_fix"
+    assert model.validate_memory_type("bugfix") == "bug_fix"
+    assert model.validate_memory_type("config") == "configuration"
+    with pytest.raises(UsageError) as caught:
+        model.validate_memory_type("musing")
+    assert all(name in str(caught.value) for name in model.MEMORY_TYPES)
+
+
+@pytest.mark.parametrize("value", ["1", 10, "10", 5])
+def test_importance_in_range(value):
+    assert 1 <= model.validate_importance(value) <= 10
+
+
+@pytest.mark.parametrize("value", ["0", 11, "-3", "high", "5.5", True, None, 5.0])
+def test_importance_out_of_range_or_not_whole(value):
+    with pytest.raises(UsageError, match="importance"):
+        model.validate_importance(value)
+
+
+def test_content_rules():
+    assert model.validate_content("x", 10) == "x"
+    for bad in ("", "   \n\t", None):
+        with pytest.raises(UsageError, match="empty"):
+            model.validate_content(bad, 10)
+    with pytest.raises(UsageError, match="over the limit of 4 bytes"):
+        model.validate_content("héllo", 4)
+    with pytest.raises(UsageError, match="NUL"):
+        model.validate_content("a\x00b", 10)
+
+
+def test_tags_are_stripped_deduplicated_and_checked():
+    assert model.parse_tags(" a, b ,a,,c") == ("a", "b", "c")
+    assert model.parse_tags(None) == ()
+    assert model.parse_tags(["x", "y"]) == ("x", "y")
+    with pytest.raises(UsageError, match="invalid tag"):
+        model.parse_tags(["has space"])
+    with pytest.raises(UsageError, match="at most 32"):
+        model.parse_tags(",".join(f"t{i}" for i in range(33)))
+    with pytest.raises(UsageError, match="not text"):
+        model.parse_tags([1])
+
+
+def test_timestamps_round_trip_and_reject_other_forms():
+    now = model.utc_now()
+    assert model.validate_timestamp(now, "t") == now
+    with pytest.raises(UsageError, match="not a UTC timestamp"):
+        model.validate_timestamp("2026-01-01 12:00:00", "t")
+
+
+def test_ids():
+    memory_id = model.new_memory_id()
+    assert model.validate_memory_id(memory_id) == memory_id
+    with pytest.raises(UsageError):
+        model.validate_memory_id(memory_id.upper())
+
+
+def test_link_types():
+    assert model.validate_link_type("Depends-On") == "depends_on"
+    with pytest.raises(UsageError, match="valid types are related"):
+        model.validate_link_type("likes")
+
+
+def test_summary_rules():
+    assert model.validate_summary(None) is None
+    with pytest.raises(UsageError):
+        model.validate_summary(" ")
+    with pytest.raises(UsageError):
+        model.validate_summary("x" * 1025)

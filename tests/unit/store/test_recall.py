@@ -1,0 +1,108 @@
+import dataclasses
+
+import pytest
+
+from mnemosyne.errors import UsageError
+from mnemosyne.store.memories import insert_memory
+from mnemosyne.store.recall import build_match_expressions, make_recall_query, recall
+
+
+def put(store, content, **changes):
+    """Store a memory, then overwrite fields (e.g. an old timestamp) directly."""
+    memory = store.remember(content, **{k: v for k, v in changes.items()
+                                       if k in ("namespace", "importance", "tags",
+                                                "memory_type")})
+    extra = {k: v for k, v in changes.items() if k in ("updated_at", "created_at", "archived")}
+    if extra:
+        memory = dataclasses.replace(memory, **extra)
+        store.database.write(lambda c: insert_memory(c, memory, replace=True))
+    return memory
+
+
+def ids(hits):
+    return [hit.memory.id for hit in hits]
+
+
+def test_user_text_is_quoted_never_fts_syntax():
+    assert build_match_expressions('cache "NEAR( x- OR') == [
+        '"cache" "NEAR" "x" "OR"', '"cache" OR "NEAR" OR "x" OR "OR"']
+    assert build_match_expressions("datab*") == ['"datab"*']
+    assert build_match_expressions("  ?? ") == []
+    with pytest.raises(UsageError, match="at most 32"):
+        build_match_expressions(" ".join(["w"] * 33))
+
+
+def test_relevance_importance_and_recency_combine(store):
+    # Filler so that the query terms are rare and bm25 is meaningful.
+    for index in range(30):
+        put(store, f"filler note number {index} about nothing in particular")
+    low = put(store, "the deploy pipeline uses blue green switching", importance=2)
+    high = put(store, "the deploy pipeline uses blue green switching", importance=9)
+    old = put(store, "the deploy pipeline uses blue green switching", importance=9,
+              updated_at="2020-01-01T00:00:00.000000Z")
+    hits = recall(store, make_recall_query("deploy pipeline"))
+    assert ids(hits) == [high.id, old.id, low.id]
+    assert hits[0].score > hits[1].score > hits[2].score > 0
+
+
+def test_filters_apply_before_the_limit(store):
+    for index in range(20):
+        put(store, f"retry loop detail {index}", importance=9, namespace="global")
+    wanted = put(store, "retry loop detail in the app", importance=3, namespace="project:app",
+                 tags="net,db", memory_type="bug_fix")
+    query = make_recall_query("retry", namespace="project:app", limit=1)
+    assert ids(recall(store, query)) == [wanted.id]
+    assert ids(recall(store, make_recall_query("retry", tags="db", limit=1))) == [wanted.id]
+    assert ids(recall(store, make_recall_query("retry", memory_types="bug", limit=1))) \
+        == [wanted.id]
+    assert recall(store, make_recall_query("retry", namespace="project:app",
+                                           min_importance=4)) == []
+
+
+def test_empty_query_gives_most_important_then_most_recent(store):
+    a = put(store, "a", importance=5)
+    b = put(store, "b", importance=8)
+    c = put(store, "c", importance=5)
+    assert ids(recall(store, make_recall_query(""))) == [b.id, c.id, a.id]
+
+
+def test_prefix_and_or_fallback(store):
+    db = put(store, "database migrations are versioned")
+    other = put(store, "the cache warms lazily")
+    assert ids(recall(store, make_recall_query("datab*"))) == [db.id]
+    # No memory has both words: any word may match.
+    assert set(ids(recall(store, make_recall_query("database cache")))) == {db.id, other.id}
+    assert recall(store, make_recall_query("zebra")) == []
+
+
+def test_stemming_matches_word_forms(store):
+    memory = put(store, "caching strategies for builds")
+    assert ids(recall(store, make_recall_query("cached"))) == [memory.id]
+
+
+def test_archived_and_superseded_are_not_recalled(store):
+    archived = put(store, "obsolete advice", archived=True)
+    old = put(store, "obsolete advice two")
+    new = put(store, "better advice")
+    store.link(new.id, old.id, "supersedes")
+    assert recall(store, make_recall_query("obsolete")) == []
+    assert archived.archived
+
+
+def test_recall_counts_accesses(store):
+    memory = put(store, "counted thing")
+    first = recall(store, make_recall_query("counted"))
+    assert first[0].memory.access_count == 1
+    assert first[0].memory.last_accessed_at is not None
+    recall(store, make_recall_query("counted"))
+    assert store.get(memory.id).access_count == 2
+    recall(store, make_recall_query("counted"), count_access=False)
+    assert store.get(memory.id).access_count == 2
+
+
+@pytest.mark.parametrize("kwargs", [{"limit": 0}, {"limit": 1001}, {"limit": "ten"},
+                                    {"namespace": "bad ns"}, {"min_importance": 0},
+                                    {"memory_types": "nonsense"}, {"tags": "a b"}])
+def test_invalid_filters(kwargs):
+    with pytest.raises(UsageError):
+        make_recall_query("x", **kwargs)
