@@ -1,4 +1,4 @@
-"""List memories, newest first."""
+"""List memories, most recently stored first."""
 
 from __future__ import annotations
 

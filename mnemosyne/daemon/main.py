@@ -2,7 +2,7 @@
 
 The loop wakes on signals or every heartbeat interval; SIGTERM and SIGINT stop it cleanly
 (exit 0), SIGHUP re-reads the configuration and applies what can change at run time (the log
-level). The WAL is checkpointed passively from the loop so it stays bounded.
+level). The store keeps its WAL bounded by itself (store/checkpoint.py).
 Must not: parse the command line, or install signal handlers anywhere but `run`.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import time
 from collections.abc import Callable
 
 from mnemosyne.config import Settings
@@ -20,8 +19,6 @@ from mnemosyne.logs import set_log_level
 from mnemosyne.store import open_memory_store
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_INTERVAL_S = 60.0
 
 
 def run(settings: Settings, reload_settings: Callable[[], Settings]) -> int:
@@ -36,16 +33,15 @@ def run(settings: Settings, reload_settings: Callable[[], Settings]) -> int:
         store = open_memory_store(settings)
         try:
             logger.info("ready: database %s (%d memories)", settings.db_path, store.count())
-            return _loop(settings, signals, store.database.checkpoint, reload_settings)
+            return _loop(settings, signals, reload_settings)
         finally:
             store.database.close()
     finally:
         signals.restore()
 
 
-def _loop(settings: Settings, signals: SignalQueue, checkpoint: Callable[[], None],
+def _loop(settings: Settings, signals: SignalQueue,
           reload_settings: Callable[[], Settings]) -> int:
-    next_checkpoint = time.monotonic() + CHECKPOINT_INTERVAL_S
     while True:
         signum = signals.wait(timeout=settings.heartbeat_interval_s)
         if signum in (signal.SIGTERM, signal.SIGINT):
@@ -53,9 +49,6 @@ def _loop(settings: Settings, signals: SignalQueue, checkpoint: Callable[[], Non
             return int(ExitCode.OK)
         if signum == signal.SIGHUP:
             settings = handle_sighup(settings, reload_settings)
-        if time.monotonic() >= next_checkpoint:
-            checkpoint()
-            next_checkpoint = time.monotonic() + CHECKPOINT_INTERVAL_S
 
 
 def handle_sighup(settings: Settings, reload_settings: Callable[[], Settings]) -> Settings:

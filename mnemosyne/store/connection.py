@@ -19,7 +19,6 @@ from mnemosyne.errors import MnemosyneError, UnavailableError
 logger = logging.getLogger(__name__)
 
 JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
-WAL_AUTOCHECKPOINT_PAGES = 1000
 
 
 def describe_database_error(path: Path, error: apsw.Error) -> MnemosyneError:
@@ -104,4 +103,3 @@ def _apply_pragmas(connection: apsw.Connection) -> None:
     connection.execute("PRAGMA synchronous=NORMAL")
     connection.execute("PRAGMA foreign_keys=ON")
     connection.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT_BYTES}")
-    connection.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")

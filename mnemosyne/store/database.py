@@ -15,6 +15,7 @@ import apsw
 
 from mnemosyne.errors import UnavailableError
 from mnemosyne.store import migrations
+from mnemosyne.store.checkpoint import Checkpointer, watch_wal
 from mnemosyne.store.connection import describe_database_error, open_connection
 from mnemosyne.store.transactions import WriterLock, run_write_transaction
 
@@ -31,6 +32,8 @@ class Database:
         self._local = threading.local()
         self._all: list[tuple[apsw.Connection, WriterLock]] = []
         self._all_guard = threading.Lock()
+        self.checkpointer = Checkpointer(lambda: open_connection(path, busy_timeout_ms),
+                                         lambda: WriterLock(path))
 
     @classmethod
     def open(cls, path: Path, busy_timeout_ms: int = 5000,
@@ -52,6 +55,7 @@ class Database:
         state = getattr(self._local, "state", None)
         if state is None:
             connection = open_connection(self.path, self.busy_timeout_ms)
+            watch_wal(connection, self.checkpointer.request)
             state = (connection, WriterLock(self.path))
             self._local.state = state
             with self._all_guard:
@@ -100,13 +104,10 @@ class Database:
 
     def close(self) -> None:
         """Close every thread's connection; the object must not be used afterwards."""
+        self.checkpointer.close()
         with self._all_guard:
             states, self._all = self._all, []
         for connection, lock in states:
             connection.close()
             lock.close()
         self._local = threading.local()
-
-    def checkpoint(self) -> None:
-        """Copy committed WAL pages into the database without blocking anyone (PASSIVE)."""
-        self.read(lambda connection: connection.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE))

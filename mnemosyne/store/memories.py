@@ -31,25 +31,32 @@ def memory_from_row(row: Sequence[Any]) -> Memory:
                   last_accessed_at, bool(archived), superseded_by)
 
 
+REPLACE_ALL_COLUMNS = ", ".join(f"{column}=excluded.{column}"
+                                for column in MEMORY_COLUMNS.replace(" ", "").split(",")[1:])
+
+
+def memory_values(memory: Memory) -> tuple[Any, ...]:
+    """Return *memory* as a row of MEMORY_COLUMNS values."""
+    return (memory.id, memory.namespace, memory.content, memory.summary, memory.memory_type,
+            memory.importance, json.dumps(list(memory.tags)), memory.created_at,
+            memory.updated_at, memory.access_count, memory.last_accessed_at,
+            int(memory.archived), memory.superseded_by)
+
+
+def conflict_clause(replace: bool) -> str:
+    """Return the upsert clause: keep the existing row, or overwrite it with *replace*."""
+    return f"ON CONFLICT(id) DO UPDATE SET {REPLACE_ALL_COLUMNS}" if replace \
+        else "ON CONFLICT(id) DO NOTHING"
+
+
 def insert_memory(connection: apsw.Connection, memory: Memory, replace: bool = False) -> bool:
     """Insert *memory* inside the caller's transaction; return False if its id already exists.
 
     With *replace*, an existing memory with the same id is overwritten instead.
     """
-    values = (memory.id, memory.namespace, memory.content, memory.summary, memory.memory_type,
-              memory.importance, json.dumps(list(memory.tags)), memory.created_at,
-              memory.updated_at, memory.access_count, memory.last_accessed_at,
-              int(memory.archived), memory.superseded_by)
-    conflict = (
-        "DO UPDATE SET namespace=excluded.namespace, content=excluded.content, "
-        "summary=excluded.summary, memory_type=excluded.memory_type, "
-        "importance=excluded.importance, tags=excluded.tags, created_at=excluded.created_at, "
-        "updated_at=excluded.updated_at, access_count=excluded.access_count, "
-        "last_accessed_at=excluded.last_accessed_at, archived=excluded.archived, "
-        "superseded_by=excluded.superseded_by" if replace else "DO NOTHING")
     connection.execute(
         f"INSERT INTO memories ({MEMORY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
-        f"ON CONFLICT(id) {conflict}", values)
+        f"{conflict_clause(replace)}", memory_values(memory))
     return connection.changes() > 0
 
 
@@ -133,7 +140,7 @@ class MemoryStore:
 
     def list(self, namespace: str | None = None, limit: int | None = None,
              include_archived: bool = False) -> list[Memory]:
-        """Return memories newest first, optionally of one namespace, at most *limit* of them.
+        """Return memories most recently stored first, optionally of one namespace, up to *limit*.
 
         Raises UsageError for an invalid namespace or limit.
         """
@@ -150,7 +157,7 @@ class MemoryStore:
                 raise UsageError(f"limit must be 0 (no limit) or more, not {limit}")
             limit_sql = f"LIMIT {int(limit)}" if limit else ""
         rows = self.database.read(lambda connection: connection.execute(
-            f"SELECT {MEMORY_COLUMNS} FROM memories {where} ORDER BY created_at DESC, seq DESC "
+            f"SELECT {MEMORY_COLUMNS} FROM memories {where} ORDER BY seq DESC "
             f"{limit_sql}", parameters).fetchall())
         return [memory_from_row(row) for row in rows]
 

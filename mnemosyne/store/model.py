@@ -42,6 +42,7 @@ MAX_TAG_LENGTH = 64
 MAX_SUMMARY_LENGTH = 1024
 TAG_RE = re.compile(r"[^\s,\"]{1,64}")
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -144,13 +145,15 @@ def parse_tags(raw: str | Iterable[str] | None) -> tuple[str, ...]:
 
 
 def validate_timestamp(raw: Any, field: str) -> str:
-    """Return *raw* if it is a timestamp in the stored form. Raises UsageError otherwise."""
-    try:
-        parsed = datetime.datetime.strptime(str(raw), TIMESTAMP_FORMAT)
-    except ValueError:
-        raise UsageError(f"{field} {raw!r} is not a UTC timestamp like "
-                         "2026-01-31T12:00:00.000000Z") from None
-    return parsed.strftime(TIMESTAMP_FORMAT)
+    """Return *raw* if it is a real UTC time in the stored form. Raises UsageError otherwise."""
+    if isinstance(raw, str) and TIMESTAMP_RE.fullmatch(raw):
+        try:
+            datetime.datetime.fromisoformat(raw[:-1])  # rejects e.g. February 30
+        except ValueError:
+            pass
+        else:
+            return raw
+    raise UsageError(f"{field} {raw!r} is not a UTC timestamp like 2026-01-31T12:00:00.000000Z")
 
 
 def validate_memory_id(raw: Any, field: str = "id") -> str:

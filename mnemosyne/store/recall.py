@@ -2,9 +2,13 @@
 
 score = relevance * (0.5 + importance/10) * (0.5 + 0.5 / (1 + age_days/30)), where relevance is
 FTS5's bm25 (content 1, summary 0.5, tags 2). User text never reaches FTS5 syntax directly:
-words are quoted, `word*` is a prefix search, all words must match; if none match that way,
-any word may. Filters (namespace, types, tags, minimum importance) apply before the limit.
-An empty query returns the most important, then most recently updated memories.
+words are quoted, `word*` is a prefix search (3 characters or more), all words must match;
+if none match that way, any word may. Filters (namespace, types, tags, minimum importance)
+apply before the limit.
+An empty query returns the most important, then most recently stored memories. When more than
+CANDIDATE_CAP memories match (a common word), only the most recently stored CANDIDATE_CAP of
+them that pass the filters are ranked, and words found in most memories rank by importance and
+recency alone (see `_candidates`): this keeps every query to a few milliseconds.
 Must not: write anything except the access counts of the memories it returns.
 """
 
@@ -27,7 +31,9 @@ logger = logging.getLogger(__name__)
 
 TERM_RE = re.compile(r"\w+\*?")
 MAX_QUERY_TERMS = 32
+MIN_PREFIX = 3  # the FTS5 prefix index covers 3 and 4 characters
 MAX_LIMIT = 1000
+CANDIDATE_CAP = 500
 RECENCY_HALF_LIFE_DAYS = 30.0
 IMPORTANCE_WEIGHT = "(0.5 + m.importance / 10.0)"
 RECENCY_WEIGHT = (f"(0.5 + 0.5 / (1.0 + max(0.0, :now - julianday(m.updated_at)) "
@@ -90,11 +96,16 @@ def make_recall_query(text: str = "", *, namespace: str | None = None,
 def build_match_expressions(text: str) -> list[str]:
     """Return FTS5 MATCH expressions to try in order: all terms, then any term.
 
-    Raises UsageError if the query has more than 32 terms.
+    Raises UsageError if the query has more than 32 terms or a prefix shorter than 3 characters
+    (those match so many words that they cost more than they find).
     """
     terms = TERM_RE.findall(text)
     if len(terms) > MAX_QUERY_TERMS:
         raise UsageError(f"query has {len(terms)} words: at most {MAX_QUERY_TERMS} are allowed")
+    short = [term for term in terms if term.endswith("*") and len(term) - 1 < MIN_PREFIX]
+    if short:
+        raise UsageError(f"prefix search {short[0]!r} is too short: give at least {MIN_PREFIX} "
+                         "characters before '*'")
     quoted = [f'"{term[:-1]}"*' if term.endswith("*") else f'"{term}"' for term in terms]
     if not quoted:
         return []
@@ -124,27 +135,69 @@ def _filter_sql(query: RecallQuery) -> tuple[str, dict[str, Any]]:
     return " AND ".join(clauses), parameters
 
 
-def _search(connection: apsw.Connection, query: RecallQuery) -> list[tuple[Any, ...]]:
+def _candidates(connection: apsw.Connection, where: str,
+                parameters: dict[str, Any]) -> tuple[int, bool]:
+    """Return (lowest `seq` worth ranking, whether bm25 is worth computing).
+
+    At most CANDIDATE_CAP matches: all of them, with bm25. More: only the most recently stored
+    CANDIDATE_CAP matches that pass the filters (bm25 over every match of a common word costs
+    ~1 µs a memory). If more than half of the latest CANDIDATE_CAP memories match, the words do
+    not discriminate (FTS5's bm25 gives a word found in over half of all rows no weight), so
+    the costly bm25 statistics pass over the whole index is skipped.
+    """
+    match = parameters["match"]
+    over_cap = connection.execute(
+        "SELECT rowid FROM memories_fts WHERE memories_fts MATCH :match "
+        "ORDER BY rowid DESC LIMIT 1 OFFSET :skip", {"match": match, "skip": CANDIDATE_CAP - 1},
+    ).fetchall()
+    if not over_cap:
+        return 0, True
+    recent_matches = connection.execute(
+        "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH :match "
+        "AND rowid > (SELECT max(seq) FROM memories) - :window",
+        {"match": match, "window": CANDIDATE_CAP}).fetchall()[0][0]
+    floor = connection.execute(
+        f"SELECT m.seq FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid "
+        f"WHERE memories_fts MATCH :match AND {where} "
+        f"ORDER BY memories_fts.rowid DESC LIMIT 1 OFFSET :skip",
+        {**parameters, "skip": CANDIDATE_CAP - 1}).fetchall()
+    return (int(floor[0][0]) if floor else 0), recent_matches * 2 <= CANDIDATE_CAP
+
+
+def _search(connection: apsw.Connection, query: RecallQuery) -> list[tuple[int, float]]:
+    """Return (seq, score) of the best memories, best first."""
     where, parameters = _filter_sql(query)
     parameters["limit"] = query.limit
     parameters["now"] = connection.execute("SELECT julianday('now')").fetchall()[0][0]
-    columns = ", ".join(f"m.{column.strip()}" for column in MEMORY_COLUMNS.split(","))
     if not query.text or not (expressions := build_match_expressions(query.text)):
         return connection.execute(
-            f"SELECT {columns}, (m.importance / 10.0) * {RECENCY_WEIGHT} AS score "
-            f"FROM memories m WHERE {where} "
-            f"ORDER BY m.importance DESC, m.updated_at DESC LIMIT :limit", parameters).fetchall()
-    rows: list[tuple[Any, ...]] = []
+            f"SELECT m.seq, (m.importance / 10.0) * {RECENCY_WEIGHT} FROM memories m "
+            f"WHERE {where} ORDER BY m.importance DESC, m.seq DESC LIMIT :limit",
+            parameters).fetchall()
+    ranked: list[tuple[int, float]] = []
     for expression in expressions:
         parameters["match"] = expression
-        rows = connection.execute(
-            f"SELECT {columns}, {RELEVANCE} * {IMPORTANCE_WEIGHT} * {RECENCY_WEIGHT} AS score "
+        parameters["floor"], discriminating = _candidates(connection, where, parameters)
+        relevance = RELEVANCE if discriminating else "1.0"
+        ranked = connection.execute(
+            f"SELECT m.seq, {relevance} * {IMPORTANCE_WEIGHT} * {RECENCY_WEIGHT} AS score "
             f"FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid "
-            f"WHERE memories_fts MATCH :match AND {where} "
+            f"WHERE memories_fts MATCH :match AND memories_fts.rowid >= :floor AND {where} "
             f"ORDER BY score DESC LIMIT :limit", parameters).fetchall()
-        if rows:
+        if ranked:
             break
-    return rows
+    return ranked
+
+
+def _fetch_hits(connection: apsw.Connection, ranked: list[tuple[int, float]]) -> list[RecallHit]:
+    """Load the full memories for ranked (seq, score) pairs, keeping their order."""
+    if not ranked:
+        return []
+    marks = ",".join("?" * len(ranked))
+    rows = connection.execute(f"SELECT seq, {MEMORY_COLUMNS} FROM memories WHERE seq IN ({marks})",
+                              [seq for seq, _ in ranked]).fetchall()
+    by_seq = {row[0]: memory_from_row(row[1:]) for row in rows}
+    return [RecallHit(by_seq[seq], float(score)) for seq, score in ranked if seq in by_seq]
 
 
 def recall(store: MemoryStore, query: RecallQuery, count_access: bool = True) -> list[RecallHit]:
@@ -152,8 +205,15 @@ def recall(store: MemoryStore, query: RecallQuery, count_access: bool = True) ->
 
     A failure to record the accesses (a read-only database) is logged, not raised.
     """
-    rows = store.database.read(lambda connection: _search(connection, query))
-    hits = [RecallHit(memory_from_row(row), float(row[13])) for row in rows]
+    def search(connection: apsw.Connection) -> list[RecallHit]:
+        # One read transaction: the ranking and the rows it names come from one snapshot.
+        connection.execute("BEGIN")
+        try:
+            return _fetch_hits(connection, _search(connection, query))
+        finally:
+            connection.execute("COMMIT")
+
+    hits = store.database.read(search)
     if not (count_access and hits):
         return hits
     when = model.utc_now()

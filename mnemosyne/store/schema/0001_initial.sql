@@ -17,9 +17,10 @@ CREATE TABLE memories (
     archived         INTEGER NOT NULL DEFAULT 0 CHECK (archived IN (0, 1)),
     superseded_by    TEXT REFERENCES memories(id) ON DELETE SET NULL
 );
-CREATE INDEX memories_namespace_created ON memories(namespace, created_at);
-CREATE INDEX memories_created ON memories(created_at);
-CREATE INDEX memories_rank ON memories(importance DESC, updated_at DESC);
+-- Small indexes keep each commit cheap: both end in the implicit `seq`, so they also give
+-- "most recently stored first" order within a namespace or an importance level.
+CREATE INDEX memories_namespace ON memories(namespace);
+CREATE INDEX memories_importance ON memories(importance);
 
 CREATE TABLE memory_links (
     source_id  TEXT NOT NULL REFERENCES memories(id) ON DELETE CASCADE,
@@ -35,7 +36,7 @@ CREATE INDEX memory_links_target ON memory_links(target_id);
 CREATE VIRTUAL TABLE memories_fts USING fts5(
     content, summary, tags,
     content = 'memories', content_rowid = 'seq',
-    prefix = '2 3',
+    prefix = '3 4',
     tokenize = 'porter unicode61 remove_diacritics 2'
 );
 

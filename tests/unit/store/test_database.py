@@ -33,5 +33,4 @@ def test_writes_from_many_threads_all_land(tmp_path):
     for thread in threads:
         thread.join()
     assert database.read(lambda c: c.execute("SELECT count(*) FROM n").fetchall()) == [(600,)]
-    database.checkpoint()
     database.close()

@@ -3,6 +3,7 @@ import dataclasses
 import pytest
 
 from mnemosyne.errors import UsageError
+from mnemosyne.store import recall as recall_module
 from mnemosyne.store.memories import insert_memory
 from mnemosyne.store.recall import build_match_expressions, make_recall_query, recall
 
@@ -28,6 +29,8 @@ def test_user_text_is_quoted_never_fts_syntax():
         '"cache" "NEAR" "x" "OR"', '"cache" OR "NEAR" OR "x" OR "OR"']
     assert build_match_expressions("datab*") == ['"datab"*']
     assert build_match_expressions("  ?? ") == []
+    with pytest.raises(UsageError, match="too short"):
+        build_match_expressions("ab*")
     with pytest.raises(UsageError, match="at most 32"):
         build_match_expressions(" ".join(["w"] * 33))
 
@@ -106,3 +109,37 @@ def test_recall_counts_accesses(store):
 def test_invalid_filters(kwargs):
     with pytest.raises(UsageError):
         make_recall_query("x", **kwargs)
+
+
+def test_over_the_cap_only_the_most_recent_matches_are_ranked(store, monkeypatch):
+    monkeypatch.setattr(recall_module, "CANDIDATE_CAP", 4)
+    # 20 unrelated memories keep "signal" under half of the latest 4 -> bm25 stays on.
+    old_important = put(store, "signal handling note", importance=10)
+    for index in range(20):
+        put(store, f"filler {index}")
+    recent = [put(store, f"signal handling detail {index}", importance=2) for index in range(4)]
+    for index in range(4):
+        put(store, f"more filler {index}")
+    hits = recall(store, make_recall_query("signal", limit=10), count_access=False)
+    assert set(ids(hits)) == {memory.id for memory in recent}
+    assert old_important.id not in ids(hits)
+    assert all(hit.score > 0 for hit in hits)
+
+
+def test_filters_apply_before_the_cap(store, monkeypatch):
+    monkeypatch.setattr(recall_module, "CANDIDATE_CAP", 3)
+    wanted = put(store, "queue latency", namespace="project:q")
+    for index in range(10):
+        put(store, f"queue latency {index}")
+    hits = recall(store, make_recall_query("queue", namespace="project:q"), count_access=False)
+    assert ids(hits) == [wanted.id]
+
+
+def test_words_in_most_recent_memories_rank_by_importance_and_recency(store, monkeypatch):
+    monkeypatch.setattr(recall_module, "CANDIDATE_CAP", 4)
+    for index in range(6):
+        put(store, f"the thing {index}", importance=3)
+    top = put(store, "the important thing", importance=9)
+    hits = recall(store, make_recall_query("the", limit=3), count_access=False)
+    assert ids(hits)[0] == top.id
+    assert hits[0].score == pytest.approx(1.4 * 1.0, rel=0.01)

@@ -1,0 +1,34 @@
+import logging
+import signal
+
+from mnemosyne.config import ConfigError, resolve_settings
+from mnemosyne.daemon import main as daemon_main
+from mnemosyne.daemon.signals import SignalQueue
+
+
+def settings_for(tmp_path, **flags):
+    return resolve_settings({"db_path": str(tmp_path / "d.db"), **flags},
+                            environ={"XDG_CONFIG_HOME": str(tmp_path)})
+
+
+def test_loop_reloads_on_hup_and_stops_on_term(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    queue = SignalQueue()
+    for signum in (signal.SIGHUP, signal.SIGTERM):
+        queue.received.put(signum)
+    fresh = settings_for(tmp_path, log_level="debug")
+    code = daemon_main._loop(settings_for(tmp_path), queue, lambda: fresh)
+    assert code == 0
+    assert "reloaded configuration (log level debug)" in caplog.text
+    assert "stopping on SIGTERM" in caplog.text
+    logging.getLogger().setLevel(logging.WARNING)
+
+
+def test_failed_reload_keeps_the_current_settings(tmp_path, caplog):
+    current = settings_for(tmp_path)
+
+    def broken():
+        raise ConfigError("x.toml", ["bad"])
+
+    assert daemon_main.handle_sighup(current, broken) is current
+    assert "reload failed" in caplog.text

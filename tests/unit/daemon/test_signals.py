@@ -1,0 +1,31 @@
+import ast
+import inspect
+import os
+import signal
+import textwrap
+
+from mnemosyne.daemon import signals as signals_module
+from mnemosyne.daemon.signals import SignalQueue
+
+
+def test_signals_are_queued_in_order_and_handlers_restored():
+    before = signal.getsignal(signal.SIGHUP)
+    queue = SignalQueue()
+    queue.install([signal.SIGHUP, signal.SIGUSR1])
+    try:
+        os.kill(os.getpid(), signal.SIGHUP)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert queue.wait(1) == signal.SIGHUP
+        assert queue.wait(1) == signal.SIGUSR1
+        assert queue.wait(0.01) is None
+    finally:
+        queue.restore()
+    assert signal.getsignal(signal.SIGHUP) == before
+
+
+def test_handler_is_a_single_statement():
+    source = textwrap.dedent(inspect.getsource(signals_module.SignalQueue._enqueue))
+    function = ast.parse(source).body[0]
+    body = [node for node in function.body
+            if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
+    assert len(body) == 1
