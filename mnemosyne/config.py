@@ -134,6 +134,14 @@ class Setting:
     doc: str
     env: tuple[str, ...] = ()
     secret: bool = False
+    shown_default: str | None = None  # for documentation, when the default depends on $HOME
+
+    def describe_default(self) -> str:
+        """Return the default as the documentation shows it ('—' for none)."""
+        if self.shown_default is not None:
+            return self.shown_default
+        value = self.default({})
+        return "—" if value is None else str(value)
 
 
 def _xdg_directory(environ: Mapping[str, str], variable: str, fallback: str) -> Path:
@@ -158,7 +166,8 @@ def default_config_path(environ: Mapping[str, str]) -> Path:
 SETTINGS: tuple[Setting, ...] = (
     Setting("db_path", _default_db_path, _path,
             "SQLite database file shared by every instance",
-            env=("MNEMOSYNE_DB_PATH", "DATABASE_URL")),
+            env=("MNEMOSYNE_DB_PATH", "DATABASE_URL"),
+            shown_default="~/.local/share/mnemosyne/mnemosyne.db"),
     Setting("log_level", lambda _: "info", _log_level,
             "least severe log level written to stderr", env=("MNEMOSYNE_LOG_LEVEL",)),
     Setting("busy_timeout_ms", lambda _: 5000, _positive_int,
