@@ -27,15 +27,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Export to the chosen destination."""
-    store = open_memory_store(settings)
-    if args.output in (None, "-"):
-        count = export_memories(store, sys.stdout, args.namespace)
-    else:
-        path = Path(args.output).expanduser().absolute()
-        try:
-            with atomic_output(path, mode=0o600) as stream:
-                count = export_memories(store, stream, args.namespace)
-        except OSError as error:
-            raise UnavailableError(f"cannot write {path}: {error.strerror or error}") from None
+    with open_memory_store(settings) as store:
+        if args.output in (None, "-"):
+            count = export_memories(store, sys.stdout, args.namespace)
+        else:
+            path = Path(args.output).expanduser().absolute()
+            try:
+                with atomic_output(path, mode=0o600) as stream:
+                    count = export_memories(store, stream, args.namespace)
+            except OSError as error:
+                raise UnavailableError(f"cannot write {path}: {error.strerror or error}") \
+                    from None
     logger.info("exported %d memories", count)
     return 0

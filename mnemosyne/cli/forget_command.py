@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Delete and confirm."""
-    memory = open_memory_store(settings).forget(args.id)
+    with open_memory_store(settings) as store:
+        memory = store.forget(args.id)
     if args.format == "json":
         print_json({"forgotten": memory.id})
     else:

@@ -46,8 +46,9 @@ def read_lines(name: str) -> list[str]:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Import and report."""
     lines = read_lines(args.file)
-    report = import_memories(open_memory_store(settings), lines, replace=args.replace,
-                             continue_on_error=args.continue_on_error)
+    with open_memory_store(settings) as store:
+        report = import_memories(store, lines, replace=args.replace,
+                                 continue_on_error=args.continue_on_error)
     for line, reason in report.rejected:
         logger.warning("line %d skipped: %s", line, reason)
     if args.format == "json":

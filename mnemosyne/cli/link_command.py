@@ -31,8 +31,9 @@ def parse_strength(text: str) -> float:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Create the link and confirm."""
-    link = open_memory_store(settings).link(args.source, args.target, args.link_type,
-                                            parse_strength(args.strength))
+    strength = parse_strength(args.strength)
+    with open_memory_store(settings) as store:
+        link = store.link(args.source, args.target, args.link_type, strength)
     if args.format == "json":
         print_json(link.to_dict())
     else:

@@ -32,8 +32,8 @@ def parse_limit(text: str) -> int:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """List and print."""
     limit = parse_limit(args.limit)
-    store = open_memory_store(settings)
-    memories = store.list(args.namespace, limit=limit, include_archived=args.archived)
+    with open_memory_store(settings) as store:
+        memories = store.list(args.namespace, limit=limit, include_archived=args.archived)
     if args.format == "json":
         print_json([memory.to_dict() for memory in memories])
     else:

@@ -32,7 +32,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     query = make_recall_query(args.query, namespace=args.namespace,
                               memory_types=args.memory_types, tags=args.tags,
                               min_importance=args.min_importance, limit=args.limit)
-    hits = recall(open_memory_store(settings), query)
+    with open_memory_store(settings) as store:
+        hits = recall(store, query)
     if args.format == "json":
         print_json([hit.to_dict() for hit in hits])
     else:

@@ -43,9 +43,10 @@ def read_content(value: str) -> str:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Validate, store, and print the memory."""
     content = read_content(args.content)
-    store = open_memory_store(settings)
-    memory = store.remember(content, namespace=args.namespace, importance=args.importance,
-                            tags=args.tags, memory_type=args.memory_type, summary=args.summary)
+    with open_memory_store(settings) as store:
+        memory = store.remember(content, namespace=args.namespace, importance=args.importance,
+                                tags=args.tags, memory_type=args.memory_type,
+                                summary=args.summary)
     if args.format == "json":
         print_json(memory.to_dict())
     else:

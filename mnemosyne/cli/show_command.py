@@ -17,9 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Fetch and print."""
-    store = open_memory_store(settings)
-    memory = store.get(args.id)
-    links = store.links_of(memory.id)
+    with open_memory_store(settings) as store:
+        memory = store.get(args.id)
+        links = store.links_of(memory.id)
     if args.format == "json":
         print_json({**memory.to_dict(), "links": [link.to_dict() for link in links]})
     else:

@@ -30,12 +30,9 @@ def run(settings: Settings, reload_settings: Callable[[], Settings]) -> int:
     signals = SignalQueue()
     signals.install()
     try:
-        store = open_memory_store(settings)
-        try:
+        with open_memory_store(settings) as store:
             logger.info("ready: database %s (%d memories)", settings.db_path, store.count())
             return _loop(settings, signals, reload_settings)
-        finally:
-            store.database.close()
     finally:
         signals.restore()
 

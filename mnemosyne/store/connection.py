@@ -15,6 +15,7 @@ from pathlib import Path
 import apsw
 
 from mnemosyne.errors import MnemosyneError, UnavailableError
+from mnemosyne.store.transactions import Backoff
 
 logger = logging.getLogger(__name__)
 
@@ -86,17 +87,33 @@ def open_connection(path: Path, busy_timeout_ms: int) -> apsw.Connection:
         raise describe_database_error(path, error) from None
     try:
         connection.setbusytimeout(busy_timeout_ms)
-        _apply_pragmas(connection)
+        _apply_pragmas(connection, busy_timeout_ms)
     except apsw.Error as error:
         connection.close()
         raise describe_database_error(path, error) from None
     return connection
 
 
-def _apply_pragmas(connection: apsw.Connection) -> None:
+def enable_wal(connection: apsw.Connection, deadline_s: float) -> str:
+    """Switch to WAL (a no-op once the file is in WAL mode); return the journal mode.
+
+    On a brand-new file several processes may race to switch it; SQLite answers BUSY at once,
+    without its busy handler, to all but one (two SHARED locks cannot both upgrade), so retry.
+    Raises apsw.BusyError if the file stays busy past *deadline_s*.
+    """
+    backoff = Backoff(deadline_s)
+    while True:
+        try:
+            return str(connection.execute("PRAGMA journal_mode=WAL").fetchall()[0][0])
+        except apsw.BusyError:
+            if not backoff.wait():
+                raise
+
+
+def _apply_pragmas(connection: apsw.Connection, busy_timeout_ms: int) -> None:
     """Apply WAL and the other settings that every connection needs."""
-    mode = connection.execute("PRAGMA journal_mode=WAL").fetchall()[0][0]
-    if str(mode).lower() != "wal":
+    mode = enable_wal(connection, busy_timeout_ms / 1000)
+    if mode.lower() != "wal":
         # A read-only file or directory cannot switch to WAL; reads still work, writes will
         # fail later with a clear ReadOnlyError.
         logger.debug("journal_mode is %s, not wal", mode)

@@ -79,6 +79,16 @@ class MemoryStore:
         self.database = database
         self.max_content_bytes = max_content_bytes
 
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database (running a WAL checkpoint that is still due)."""
+        self.database.close()
+
     def remember(self, content: str, *, namespace: str = "global",
                  importance: int | str = model.DEFAULT_IMPORTANCE,
                  tags: str | Iterable[str] | None = None,

@@ -33,6 +33,25 @@ FIRST_BACKOFF_S = 0.001
 MAX_BACKOFF_S = 0.05
 
 
+class Backoff:
+    """Exponential backoff with full jitter, bounded by a deadline."""
+
+    def __init__(self, deadline_s: float) -> None:
+        self.give_up_at = time.monotonic() + deadline_s
+        self.delay = FIRST_BACKOFF_S
+        self.attempts = 0
+
+    def wait(self) -> bool:
+        """Sleep before the next attempt; return False (without sleeping) once time is up."""
+        self.attempts += 1
+        remaining = self.give_up_at - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(random.uniform(0, self.delay), remaining))
+        self.delay = min(self.delay * 2, MAX_BACKOFF_S)
+        return True
+
+
 class WriterLock:
     """An exclusive `flock` on `<db>-lock`, held only for the span of one write transaction.
 
@@ -77,11 +96,8 @@ def run_write_transaction(
     Any other exception rolls back and propagates.
     Raises UnavailableError if the database stays busy past *deadline_s* seconds.
     """
-    give_up_at = time.monotonic() + deadline_s
-    backoff = FIRST_BACKOFF_S
-    attempts = 0
+    backoff = Backoff(deadline_s)
     while True:
-        attempts += 1
         lock.acquire()
         try:
             return _run_once(connection, work)
@@ -89,14 +105,12 @@ def run_write_transaction(
             busy_error = error
         finally:
             lock.release()
-        now = time.monotonic()
-        if now >= give_up_at:
+        if not backoff.wait():
             raise UnavailableError(
-                f"the database stayed locked for {deadline_s:g} s ({attempts} attempts): "
-                f"{busy_error}; another program may hold a long transaction")
-        logger.debug("write transaction busy (attempt %d), retrying", attempts)
-        time.sleep(min(random.uniform(0, backoff), give_up_at - now))
-        backoff = min(backoff * 2, MAX_BACKOFF_S)
+                f"the database stayed locked for {deadline_s:g} s "
+                f"({backoff.attempts} attempts): {busy_error}; another program may hold a "
+                "long transaction")
+        logger.debug("write transaction busy (attempt %d), retrying", backoff.attempts)
 
 
 def _run_once(connection: apsw.Connection, work: Callable[[apsw.Connection], Result]) -> Result:

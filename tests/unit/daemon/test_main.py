@@ -1,6 +1,8 @@
 import logging
 import signal
 
+import pytest
+
 from mnemosyne.config import ConfigError, resolve_settings
 from mnemosyne.daemon import main as daemon_main
 from mnemosyne.daemon.signals import SignalQueue
@@ -9,6 +11,14 @@ from mnemosyne.daemon.signals import SignalQueue
 def settings_for(tmp_path, **flags):
     return resolve_settings({"db_path": str(tmp_path / "d.db"), **flags},
                             environ={"XDG_CONFIG_HOME": str(tmp_path)})
+
+
+@pytest.fixture(autouse=True)
+def keep_root_level():
+    """The SIGHUP handler changes the root logger's level, as it does in the daemon."""
+    level = logging.getLogger().level
+    yield
+    logging.getLogger().setLevel(level)
 
 
 def test_loop_reloads_on_hup_and_stops_on_term(tmp_path, caplog):
@@ -21,7 +31,6 @@ def test_loop_reloads_on_hup_and_stops_on_term(tmp_path, caplog):
     assert code == 0
     assert "reloaded configuration (log level debug)" in caplog.text
     assert "stopping on SIGTERM" in caplog.text
-    logging.getLogger().setLevel(logging.WARNING)
 
 
 def test_failed_reload_keeps_the_current_settings(tmp_path, caplog):

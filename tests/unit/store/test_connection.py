@@ -1,3 +1,6 @@
+import threading
+
+import apsw
 import pytest
 
 from mnemosyne.errors import UnavailableError
@@ -34,3 +37,27 @@ def test_parent_that_cannot_be_created(tmp_path):
     blocker.write_text("x")
     with pytest.raises(UnavailableError, match="cannot create database directory"):
         open_connection(blocker / "sub" / "x.db", 5000)
+
+
+def test_switching_a_fresh_file_to_wal_waits_out_a_racing_process(tmp_path):
+    """Regression: one of 8 processes opening a new file at once got "database is locked"."""
+    path = tmp_path / "fresh.db"
+    other = apsw.Connection(str(path))
+    other.execute("BEGIN EXCLUSIVE")  # rollback-journal mode: holds the file
+    release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    release.start()
+    connection = open_connection(path, busy_timeout_ms=5000)
+    release.join()
+    assert connection.execute("PRAGMA journal_mode").fetchall()[0][0] == "wal"
+    connection.close()
+    other.close()
+
+
+def test_gives_up_on_wal_after_the_busy_timeout(tmp_path):
+    path = tmp_path / "held.db"
+    other = apsw.Connection(str(path))
+    other.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(UnavailableError, match="stayed locked"):
+        open_connection(path, busy_timeout_ms=200)
+    other.execute("ROLLBACK")
+    other.close()
