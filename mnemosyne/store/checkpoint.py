@@ -2,9 +2,10 @@
 
 SQLite's auto-checkpoint runs inside the COMMIT of whichever request crossed the threshold.
 Instead, a WAL hook on each connection notes when the WAL passed the threshold after a commit,
-and a background thread with its own connection runs the checkpoint. It takes the writer queue's
-lock first: a checkpoint racing continuous writers never completes, so the WAL would never be
-reset and checkpointing would never stop. Closing runs any checkpoint still wanted, so even a
+and a background thread with its own connection runs the checkpoint: first beside the writers,
+then again, briefly, under the writer queue's lock for the frames added meanwhile. (A checkpoint
+that only ever races continuous writers never completes, so the WAL would never be reset.)
+Closing runs any checkpoint still wanted, so even a
 short-lived CLI process leaves the WAL bounded.
 Must not: run TRUNCATE or RESTART checkpoints, which wait for readers.
 """
@@ -21,7 +22,7 @@ from mnemosyne.store.transactions import WriterLock
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_AFTER_PAGES = 1000
+CHECKPOINT_AFTER_PAGES = 500
 
 
 def watch_wal(connection: apsw.Connection, on_large: Callable[[], None],
@@ -77,16 +78,19 @@ class Checkpointer:
             lock.close()
 
     def _checkpoint(self, connection: apsw.Connection, lock: WriterLock) -> None:
-        lock.acquire()
+        """Copy the WAL beside running writers, then finish under the lock (a short pause)."""
         try:
             connection.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+            lock.acquire()
+            try:
+                connection.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+            finally:
+                lock.release()
             self.checkpoints += 1
         except apsw.BusyError:
             logger.debug("another process is checkpointing; skipped")
         except apsw.Error as error:
             logger.warning("WAL checkpoint failed: %s", error)
-        finally:
-            lock.release()
 
     def close(self) -> None:
         """Stop the thread, first running a checkpoint that is still wanted."""
