@@ -225,6 +225,8 @@ class Settings:
     poll_interval_s: float
     message_size_cap: int
     config_path: Path
+    config_dir: Path = Path()
+    state_dir: Path = Path()
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def describe(self) -> list[dict[str, Any]]:
@@ -304,4 +306,7 @@ def resolve_settings(
         sources[setting.name] = source
     if problems:
         raise ConfigError("invalid configuration", problems)
-    return Settings(**values, config_path=path, sources=sources)
+    return Settings(**values, config_path=path,
+                    config_dir=_xdg_directory(environ, "XDG_CONFIG_HOME", "user_config_dir"),
+                    state_dir=_xdg_directory(environ, "XDG_STATE_HOME", "user_state_dir"),
+                    sources=sources)

@@ -20,6 +20,8 @@ class ExitCode(enum.IntEnum):
     UNAVAILABLE = 3
     PROBLEMS = 4
     NOT_FOUND = 5
+    UNSAFE = 6
+    CONFLICT = 7
     INTERRUPTED = 130
 
     def describe(self) -> str:
@@ -34,6 +36,9 @@ _DESCRIPTIONS = {
     ExitCode.UNAVAILABLE: "the database (or another resource) cannot be opened or written",
     ExitCode.PROBLEMS: "doctor found problems",
     ExitCode.NOT_FOUND: "the memory (or other object) named does not exist",
+    ExitCode.UNSAFE: "refused an unsafe coordination directory (a symlink, or another user's)",
+    ExitCode.CONFLICT: "already in use: the instance id is held by a live instance, or the "
+                       "branch is taken",
     ExitCode.INTERRUPTED: "interrupted by SIGINT (Ctrl-C)",
 }
 
@@ -69,3 +74,17 @@ class UnavailableError(MnemosyneError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, ExitCode.UNAVAILABLE)
+
+
+class UnsafeError(MnemosyneError):
+    """A file or directory that must not be trusted: a symlink, or another user's."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, ExitCode.UNSAFE)
+
+
+class ConflictError(MnemosyneError):
+    """Something the user asked for is held by someone else (an instance id, a branch)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, ExitCode.CONFLICT)

@@ -12,7 +12,7 @@ import pytest
 
 from mnemosyne.store.database import Database
 from mnemosyne.store.memories import MemoryStore
-from tests.helpers import CliResult, DaemonProcess
+from tests.helpers import CliResult, DaemonProcess, run_git
 
 
 @pytest.fixture
@@ -92,3 +92,16 @@ def pytest_runtest_makereport(item, call):
     report.outcome = "failed"
     report.longrepr = f"skipped in CI, which must run every test: {reason}"
     return report
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A real repository with one commit on branch main and a subdirectory."""
+    repo = tmp_path / "repo"
+    (repo / "src" / "deep").mkdir(parents=True)
+    run_git("init", "-q", "-b", "main", str(repo), cwd=tmp_path)
+    (repo / "README").write_text("hello\n")
+    (repo / "src" / "deep" / "code.py").write_text("x = 1\n")
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-q", "-m", "first", cwd=repo)
+    return repo

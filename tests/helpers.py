@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+from pathlib import Path
 
 
 @dataclasses.dataclass
@@ -96,3 +99,11 @@ class DaemonProcess:
                 pass
         self.process.wait()
         self._reader.join(5)
+
+
+def run_git(*args: str, cwd: Path) -> str:
+    """Run git with a fixed identity; return its stdout."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True,
+                          text=True).stdout

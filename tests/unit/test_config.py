@@ -16,6 +16,7 @@ def test_defaults_use_xdg_data_dir_not_the_current_directory(tmp_path):
     settings = resolve_settings(environ={"XDG_DATA_HOME": str(tmp_path / "data"),
                                          "XDG_CONFIG_HOME": str(tmp_path / "cfg")})
     assert settings.db_path == tmp_path / "data" / "mnemosyne" / "mnemosyne.db"
+    assert settings.config_dir == tmp_path / "cfg" / "mnemosyne"
     assert settings.busy_timeout_ms >= 5000
     assert settings.heartbeat_interval_s == 2.0
     assert settings.stale_threshold_s == 30.0
@@ -121,7 +122,8 @@ def test_secret_is_masked_in_description(tmp_path):
 
 
 def test_settings_table_and_dataclass_agree():
-    fields = {field for field in Settings.__dataclass_fields__} - {"config_path", "sources"}
+    fields = set(Settings.__dataclass_fields__) - {"config_path", "config_dir", "state_dir",
+                                                   "sources"}
     assert fields == {setting.name for setting in SETTINGS}
     assert all(setting.doc for setting in SETTINGS)
 

@@ -1,0 +1,104 @@
+"""One instance's view of the coordination directory, in the reference system's shape.
+
+`CrossProcessCoordinator(root, instance_id, ...)` takes the instance's liveness lock and
+registry entry (`register`), keeps it fresh (`heartbeat`), lists the others
+(`active_processes`), removes the provably dead (`cleanup_stale_processes`) and leaves
+(`unregister`). Registering an id that a live instance holds is refused.
+Must not: run loops or threads; the daemon calls `heartbeat` on its own schedule.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mnemosyne import __version__
+from mnemosyne.coord.identity import process_start_time, this_host, validate_instance_id
+from mnemosyne.coord.liveness import InstanceLock
+from mnemosyne.coord.registry import InstanceView, ProcessRegistry, utc_timestamp
+from mnemosyne.coord.root import CoordinationRoot
+
+logger = logging.getLogger(__name__)
+
+ENTRY_FIELDS = ("api_url", "worktree_path", "branch", "systemd_unit")
+
+
+class CrossProcessCoordinator:
+    """The coordination directory as seen by one instance."""
+
+    def __init__(self, root: CoordinationRoot, instance_id: str, key: bytes,
+                 stale_threshold_s: float = 30.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.root = root
+        self.instance_id = validate_instance_id(instance_id)
+        self.key = key
+        self.clock = clock
+        self.registry = ProcessRegistry(root, key, stale_threshold_s, clock)
+        self.lock = InstanceLock(root.locks, instance_id)
+        self.entry: dict[str, Any] | None = None
+
+    def register(self, **fields: Any) -> dict[str, Any]:
+        """Take the liveness lock and write this instance's entry; return the entry.
+
+        *fields* sets api_url, worktree_path, branch or systemd_unit.
+        Raises ConflictError if a live instance already holds this id.
+        """
+        unknown = set(fields) - set(ENTRY_FIELDS)
+        if unknown:
+            raise TypeError(f"unknown registry fields: {sorted(unknown)}")
+        self.lock.acquire()
+        now = utc_timestamp(self.clock())
+        pid = os.getpid()
+        entry = {"instance_id": self.instance_id, "pid": pid,
+                 "pid_start_time": process_start_time(pid), "hostname": this_host(),
+                 "registered_at": now, "last_heartbeat": now, "version": __version__,
+                 **dict.fromkeys(ENTRY_FIELDS), **fields}
+        try:
+            self.entry = self.registry.put(entry)
+        except BaseException:
+            self.lock.release()
+            raise
+        logger.info("registered instance %s (pid %d)", self.instance_id, pid)
+        return self.entry
+
+    def update(self, **fields: Any) -> dict[str, Any]:
+        """Change fields of this instance's entry (e.g. the API URL once bound)."""
+        if self.entry is None:
+            raise RuntimeError("update() before register()")
+        unknown = set(fields) - set(ENTRY_FIELDS)
+        if unknown:
+            raise TypeError(f"unknown registry fields: {sorted(unknown)}")
+        self.entry = self.registry.put({**self.entry, **fields})
+        return self.entry
+
+    def heartbeat(self) -> dict[str, Any]:
+        """Refresh this instance's heartbeat, re-adding the entry if the file lost it."""
+        if self.entry is None:
+            raise RuntimeError("heartbeat() before register()")
+        self.entry = self.registry.put({**self.entry,
+                                        "last_heartbeat": utc_timestamp(self.clock())})
+        return self.entry
+
+    def unregister(self) -> None:
+        """Remove this instance's entry and release its lock."""
+        if self.entry is not None:
+            self.registry.remove(self.instance_id)
+            self.entry = None
+            logger.info("unregistered instance %s", self.instance_id)
+        self.lock.release()
+
+    def instances(self) -> list[InstanceView]:
+        """Return every registry entry, judged now."""
+        return self.registry.views()
+
+    def active_processes(self) -> list[InstanceView]:
+        """Return the live instances other than this one."""
+        return [view for view in self.registry.views()
+                if view.state == "live" and view.instance_id != self.instance_id]
+
+    def cleanup_stale_processes(self) -> list[str]:
+        """Remove provably dead entries; return their ids. Hung (stale) ones are kept."""
+        return self.registry.remove_dead()

@@ -1,0 +1,100 @@
+"""A JSON document shared by many processes: read-modify-write under a lock, replaced atomically.
+
+Writers hold an exclusive `flock` on a separate lock file for the whole read-modify-write, then
+replace the document with a fully written, fsynced temporary file, so that no update is lost
+and a reader never sees half a file. Readers need no lock. A document that is empty, truncated,
+not JSON or not of the expected shape is moved aside as `NAME.corrupt-<UTC time>` with a
+warning and the update starts from an empty document: what it held is rebuilt by the live
+instances re-registering. It is never a crash, and valid data is never silently reset.
+Must not: know what the documents mean (registry.py, branches.py do).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mnemosyne.atomicfile import atomic_output
+
+logger = logging.getLogger(__name__)
+
+Result = TypeVar("Result")
+Document = dict[str, Any]
+
+
+class LockedJsonFile:
+    """One JSON object at *path*, guarded by an flock on *lock_path*.
+
+    *valid* decides whether a parsed object has the expected shape; *empty* makes a new one.
+    """
+
+    def __init__(self, path: Path, lock_path: Path, empty: Callable[[], Document],
+                 valid: Callable[[Any], bool]) -> None:
+        self.path = path
+        self.lock_path = lock_path
+        self.empty = empty
+        self.valid = valid
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _parse(self) -> Document | None:
+        """Return the document, an empty one if there is no file, or None if it is corrupt."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return self.empty()
+        except (OSError, UnicodeDecodeError) as error:
+            logger.warning("cannot read %s: %s", self.path, error)
+            return None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            return None
+        return data if self.valid(data) else None
+
+    def read(self) -> Document:
+        """Return the current document without locking (atomic replacement keeps it whole).
+
+        A corrupt document reads as empty; the next update moves it aside.
+        """
+        data = self._parse()
+        return self.empty() if data is None else data
+
+    def update(self, change: Callable[[Document], Result]) -> Result:
+        """Apply *change* to the document under the lock and write the result atomically.
+
+        *change* mutates the document in place and returns a value, which is returned.
+        """
+        with self._locked():
+            data = self._parse()
+            if data is None:
+                self._move_aside()
+                data = self.empty()
+            result = change(data)
+            with atomic_output(self.path, mode=0o600) as stream:
+                json.dump(data, stream, sort_keys=True, separators=(",", ":"))
+            return result
+
+    def _move_aside(self) -> None:
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        try:
+            os.replace(self.path, target)
+        except FileNotFoundError:
+            return
+        logger.warning("%s was corrupt: moved it to %s and started a new one; live instances "
+                       "re-register on their next heartbeat", self.path, target.name)

@@ -1,0 +1,65 @@
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from mnemosyne.coord.liveness import InstanceLock, lock_is_held
+from mnemosyne.errors import ConflictError
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from mnemosyne.coord.liveness import InstanceLock
+lock = InstanceLock(Path(sys.argv[1]), sys.argv[2])
+lock.acquire()
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def test_held_lock_is_seen_and_a_second_holder_refused(tmp_path):
+    first = InstanceLock(tmp_path, "a1b2c3d4")
+    first.acquire()
+    assert lock_is_held(tmp_path, "a1b2c3d4")
+    with pytest.raises(ConflictError, match="already running") as caught:
+        InstanceLock(tmp_path, "a1b2c3d4").acquire()
+    assert caught.value.exit_code == 7
+    first.release()
+    assert not lock_is_held(tmp_path, "a1b2c3d4")
+    assert not lock_is_held(tmp_path, "ffffffff")
+    assert (tmp_path / "a1b2c3d4.lock").stat().st_mode & 0o777 == 0o600
+
+
+def test_sigkill_releases_the_lock_at_once(tmp_path):
+    child = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path), "a1b2c3d4"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "held"
+        assert lock_is_held(tmp_path, "a1b2c3d4")
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+        deadline = time.monotonic() + 5
+        while lock_is_held(tmp_path, "a1b2c3d4") and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert not lock_is_held(tmp_path, "a1b2c3d4")
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+
+
+def test_a_probe_in_flight_does_not_make_acquire_fail(tmp_path):
+    (tmp_path / "a1b2c3d4.lock").touch()
+    fd = os.open(tmp_path / "a1b2c3d4.lock", os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    timer = threading.Timer(0.05, lambda: os.close(fd))
+    timer.start()
+    lock = InstanceLock(tmp_path, "a1b2c3d4")
+    lock.acquire()
+    timer.join()
+    lock.release()

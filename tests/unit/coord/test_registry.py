@@ -1,0 +1,125 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mnemosyne.coord import signing
+from mnemosyne.coord.identity import process_start_time, this_host
+from mnemosyne.coord.registry import ProcessRegistry, parse_timestamp, utc_timestamp
+from mnemosyne.coord.root import prepare_root
+
+KEY = b"k" * 32
+
+
+@pytest.fixture
+def root(tmp_path):
+    return prepare_root(tmp_path / "coord", start=tmp_path)
+
+
+class Clock:
+    def __init__(self, now=1_800_000_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def dead_pid():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def entry(instance_id, pid, clock, **changes):
+    fields = {"instance_id": instance_id, "pid": pid, "pid_start_time": process_start_time(pid),
+              "hostname": this_host(), "registered_at": utc_timestamp(clock()),
+              "last_heartbeat": utc_timestamp(clock()), "api_url": None,
+              "worktree_path": None, "branch": None, "systemd_unit": None, "version": "t"}
+    fields.update(changes)
+    return fields
+
+
+def test_timestamps_round_trip():
+    assert parse_timestamp(utc_timestamp(1_800_000_000.25)) == 1_800_000_000.25
+    assert parse_timestamp("yesterday") is None
+    assert parse_timestamp(None) is None
+
+
+def test_live_then_stale_by_heartbeat_age(root):
+    clock = Clock()
+    registry = ProcessRegistry(root, KEY, 30.0, clock)
+    registry.put(entry("a1b2c3d4", os.getpid(), clock))
+    assert [view.state for view in registry.views()] == ["live"]
+    clock.now += 31
+    assert [view.state for view in registry.views()] == ["stale"]
+    assert registry.remove_dead() == []
+
+
+def test_dead_process_is_dead_and_removed(root):
+    clock = Clock()
+    registry = ProcessRegistry(root, KEY, 30.0, clock)
+    gone = dead_pid()
+    registry.put(entry("deadbeef", gone, clock, pid_start_time=12345))
+    assert registry.views()[0].state == "dead"
+    assert registry.remove_dead() == ["deadbeef"]
+    assert registry.entries() == {}
+
+
+def test_reused_pid_is_not_taken_for_the_instance(root):
+    clock = Clock()
+    registry = ProcessRegistry(root, KEY, 30.0, clock)
+    start = process_start_time(os.getpid())
+    registry.put(entry("0badc0de", os.getpid(), clock, pid_start_time=start - 1))
+    assert registry.views()[0].state == "dead"
+
+
+def test_tampered_and_forged_entries_are_unverified_and_never_live(root):
+    clock = Clock()
+    registry = ProcessRegistry(root, KEY, 30.0, clock)
+    good = registry.put(entry("a1b2c3d4", os.getpid(), clock))
+    tampered = {**good, "api_url": "http://evil:1"}
+    forged = signing.signed(entry("f0f0f0f0", os.getpid(), clock), b"wrong key")
+    registry.document.update(lambda d: d["instances"].update(a1b2c3d4=tampered,
+                                                              f0f0f0f0=forged))
+    assert {view.instance_id: view.state for view in registry.views()} == {
+        "a1b2c3d4": "unverified", "f0f0f0f0": "unverified"}
+    # Alive (our own PID): never removed just because they cannot be verified.
+    assert registry.remove_dead() == []
+
+
+def test_unverified_but_provably_dead_entries_are_removed(root):
+    clock = Clock()
+    registry = ProcessRegistry(root, KEY, 30.0, clock)
+    forged = signing.signed(entry("f0f0f0f0", dead_pid(), clock, pid_start_time=1), b"other")
+    registry.document.update(lambda d: d["instances"].update(f0f0f0f0=forged))
+    view = registry.views()[0]
+    assert (view.state, view.provably_dead) == ("unverified", True)
+    assert registry.remove_dead() == ["f0f0f0f0"]
+
+
+def test_other_hosts_are_judged_by_heartbeat_only(root):
+    clock = Clock()
+    registry = ProcessRegistry(root, KEY, 30.0, clock)
+    registry.put(entry("0e0e0e0e", dead_pid(), clock, hostname="elsewhere"))
+    assert registry.views()[0].state == "live"
+    clock.now += 100
+    assert registry.views()[0].state == "stale"
+    assert registry.remove_dead() == []
+
+
+def test_view_json_has_state_and_no_signature(root):
+    clock = Clock()
+    registry = ProcessRegistry(root, KEY, 30.0, clock)
+    registry.put(entry("a1b2c3d4", os.getpid(), clock))
+    clock.now += 2
+    data = registry.views()[0].to_dict()
+    assert "signature" not in data
+    assert (data["state"], data["heartbeat_age_s"], data["age_s"]) == ("live", 2.0, 2.0)
+
+
+def test_hostile_instance_ids_never_reach_the_filesystem(root):
+    clock = Clock()
+    registry = ProcessRegistry(root, KEY, 30.0, clock)
+    registry.put(entry("../../etc", dead_pid(), clock, pid_start_time=1))
+    assert registry.views()[0].state == "dead"
