@@ -24,7 +24,8 @@ def isolated_env(tmp_path: Path) -> dict[str, str]:
            if not key.startswith(("MNEMOSYNE_", "XDG_", "JOURNAL_STREAM", "NOTIFY_SOCKET",
                                   "INVOCATION_ID", "WATCHDOG_"))
            and key != "DATABASE_URL"}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+    env.update(MNEMOSYNE_ROOT=str(tmp_path / "coord"),
+               HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
                XDG_DATA_HOME=str(home / ".local/share"), XDG_STATE_HOME=str(home / ".local/state"),
                PYTHONUNBUFFERED="1")
     return env
@@ -36,20 +37,21 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def cli(isolated_env: dict[str, str], db_path: Path):
+def cli(isolated_env: dict[str, str], db_path: Path, tmp_path: Path):
     """Run `python -m mnemosyne --db <db_path> ARGS...` and return a CliResult."""
 
     def run(*args: str, input: str | None = None, db: Path | None = db_path,
             env: dict[str, str] | None = None, prefix: tuple[str, ...] = (),
-            timeout: float = 60) -> CliResult:
+            timeout: float = 60, cwd: Path | None = None) -> CliResult:
         command = [*prefix, sys.executable, "-m", "mnemosyne"]
         if db is not None:
             command += ["--db", str(db)]
         completed = subprocess.run([*command, *args], input=input, capture_output=True,
                                    text=True, env={**isolated_env, **(env or {})},
-                                   timeout=timeout, check=False)
+                                   timeout=timeout, check=False, cwd=cwd or tmp_path)
         return CliResult(completed.returncode, completed.stdout, completed.stderr)
 
+    run.root = Path(isolated_env["MNEMOSYNE_ROOT"])
     return run
 
 
@@ -64,13 +66,14 @@ def store(db_path: Path) -> Iterator[MemoryStore]:
 
 
 @pytest.fixture
-def start_daemon(isolated_env: dict[str, str], db_path: Path):
+def start_daemon(isolated_env: dict[str, str], db_path: Path, tmp_path: Path):
     """Start `mnemosyne serve` children; every one is stopped and reaped at teardown."""
     started: list[DaemonProcess] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> DaemonProcess:
+    def start(*args: str, env: dict[str, str] | None = None,
+              cwd: Path | None = None) -> DaemonProcess:
         command = [sys.executable, "-m", "mnemosyne", "--db", str(db_path), "serve", *args]
-        daemon = DaemonProcess(command, {**isolated_env, **(env or {})})
+        daemon = DaemonProcess(command, {**isolated_env, **(env or {})}, cwd or tmp_path)
         started.append(daemon)
         return daemon
 

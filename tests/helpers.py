@@ -36,13 +36,13 @@ def assert_one_line_error(result: CliResult, code: int, *fragments: str) -> None
 class DaemonProcess:
     """A `mnemosyne serve` child: read its stderr lines, signal it, always reap it."""
 
-    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+    def __init__(self, command: list[str], env: dict[str, str], cwd: Path) -> None:
         import subprocess  # noqa: PLC0415
         import threading  # noqa: PLC0415
 
         self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        text=True, start_new_session=True)
+                                        text=True, start_new_session=True, cwd=cwd)
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)

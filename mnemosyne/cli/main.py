@@ -23,6 +23,7 @@ from mnemosyne.cli import (
     export_command,
     forget_command,
     import_command,
+    instances_command,
     link_command,
     list_command,
     recall_command,
@@ -48,6 +49,7 @@ COMMANDS: dict[str, ModuleType] = {
     "import": import_command,
     "config": config_command,
     "serve": serve_command,
+    "instances": instances_command,
     "version": version_command,
 }
 
@@ -57,6 +59,7 @@ SETTING_FLAGS = {
     "log_level": "log_level",
     "api_addr": "api_addr",
     "api_capacity": "api_capacity",
+    "root": "root",
 }
 
 

@@ -22,6 +22,23 @@ def add_format_flag(parser: argparse.ArgumentParser) -> None:
                         help="output format (default: text); JSON is documented in README")
 
 
+def add_root_flag(parser: argparse.ArgumentParser) -> None:
+    """Add `--root DIR` to a command that uses the coordination directory."""
+    parser.add_argument("--root", metavar="DIR",
+                        help="coordination directory (default: .mnemosyne at the top of the "
+                             "main git worktree, else ~/.local/state/mnemosyne)")
+
+
+def format_age(seconds: float | None) -> str:
+    """Return a short age: 45s, 12m, 3h, 2d ('-' when unknown)."""
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
 def print_json(value: Any) -> None:
     """Print *value* as one JSON document on stdout."""
     sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")

@@ -19,3 +19,8 @@ def test_memory_line_and_detail(capsys):
     assert "related -> 1b8d4f0e" in text
     assert text.endswith("first line\nsecond\n")
     assert "archived          false" in text
+
+
+def test_format_age():
+    assert [output.format_age(value) for value in (None, 5, 61, 3700, 90000)] == \
+        ["-", "5s", "1m", "1h", "1d"]

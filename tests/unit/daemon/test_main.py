@@ -4,6 +4,8 @@ import signal
 import pytest
 
 from mnemosyne.config import ConfigError, resolve_settings
+from mnemosyne.coord.coordinator import CrossProcessCoordinator
+from mnemosyne.coord.root import prepare_root
 from mnemosyne.daemon import main as daemon_main
 from mnemosyne.daemon.signals import SignalQueue
 
@@ -27,7 +29,11 @@ def test_loop_reloads_on_hup_and_stops_on_term(tmp_path, caplog):
     for signum in (signal.SIGHUP, signal.SIGTERM):
         queue.received.put(signum)
     fresh = settings_for(tmp_path, log_level="debug")
-    code = daemon_main._loop(settings_for(tmp_path), queue, lambda: fresh)
+    coordinator = CrossProcessCoordinator(prepare_root(tmp_path / "coord", start=tmp_path),
+                                          "a1b2c3d4", b"key")
+    coordinator.register()
+    code = daemon_main._loop(settings_for(tmp_path), queue, coordinator, lambda: fresh)
+    coordinator.unregister()
     assert code == 0
     assert "reloaded configuration (log level debug)" in caplog.text
     assert "stopping on SIGTERM" in caplog.text
