@@ -16,8 +16,12 @@ from typing import TextIO
 
 
 @contextlib.contextmanager
-def atomic_output(path: Path, mode: int = 0o600) -> Iterator[TextIO]:
-    """Yield a text stream whose content replaces *path* when the block ends without error."""
+def atomic_output(path: Path, mode: int = 0o600, durable: bool = True) -> Iterator[TextIO]:
+    """Yield a text stream whose content replaces *path* when the block ends without error.
+
+    *durable* fsyncs the file and its directory, so the new content survives a power loss;
+    without it the replacement is still atomic for every process.
+    """
     directory = path.parent
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
@@ -25,12 +29,15 @@ def atomic_output(path: Path, mode: int = 0o600) -> Iterator[TextIO]:
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             yield stream
             stream.flush()
-            os.fsync(stream.fileno())
+            if durable:
+                os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+    if not durable:
+        return
     with contextlib.suppress(OSError):
         directory_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
         try:

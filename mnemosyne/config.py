@@ -201,6 +201,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("message_size_cap", lambda _: 1024, _positive_int,
             "largest serialized coordination message, in bytes",
             env=("MNEMOSYNE_MESSAGE_SIZE_CAP",)),
+    Setting("message_ttl_s", lambda _: 300.0, _positive_float,
+            "seconds after which an undelivered coordination message is deleted",
+            env=("MNEMOSYNE_MESSAGE_TTL_S",)),
 )
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
 
@@ -224,6 +227,7 @@ class Settings:
     stale_threshold_s: float
     poll_interval_s: float
     message_size_cap: int
+    message_ttl_s: float
     config_path: Path
     config_dir: Path = Path()
     state_dir: Path = Path()

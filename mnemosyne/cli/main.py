@@ -23,11 +23,13 @@ from mnemosyne.cli import (
     export_command,
     forget_command,
     import_command,
+    inbox_command,
     instances_command,
     link_command,
     list_command,
     recall_command,
     remember_command,
+    send_command,
     serve_command,
     show_command,
     version_command,
@@ -50,6 +52,8 @@ COMMANDS: dict[str, ModuleType] = {
     "config": config_command,
     "serve": serve_command,
     "instances": instances_command,
+    "send": send_command,
+    "inbox": inbox_command,
     "version": version_command,
 }
 

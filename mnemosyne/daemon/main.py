@@ -1,27 +1,29 @@
 """Run one instance: open the store, register, report ready, loop until told to stop.
 
 Start-up: open the store -> take the instance id and its liveness lock -> register in the
-process registry -> ready. The loop wakes on signals or when the next heartbeat is due;
-SIGTERM and SIGINT stop it cleanly (exit 0) after unregistering, SIGHUP re-reads the
-configuration and applies what can change at run time (the log level). The store keeps its WAL
-bounded by itself (store/checkpoint.py).
+process registry -> ready; then `InstanceLoop` (loop.py) heartbeats, receives coordination
+messages and handles signals until SIGTERM or SIGINT (exit 0), after which the instance
+unregisters. SIGHUP re-reads the configuration and applies what can change at run time (the
+log level). The store keeps its WAL bounded by itself (store/checkpoint.py).
 Must not: parse the command line, or install signal handlers anywhere but `run`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
-import signal
-import time
 from collections.abc import Callable
 
 from mnemosyne.config import Settings
 from mnemosyne.coord.context import open_root, signing_key
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.identity import new_instance_id, validate_instance_id
+from mnemosyne.coord.inotify import DirectoryWatch
+from mnemosyne.coord.queue import Message, MessageQueue
+from mnemosyne.daemon.loop import InstanceLoop
 from mnemosyne.daemon.signals import SignalQueue
-from mnemosyne.errors import ExitCode, MnemosyneError
+from mnemosyne.errors import MnemosyneError
 from mnemosyne.logs import set_instance_context, set_log_level
 from mnemosyne.store import open_memory_store
 
@@ -51,42 +53,34 @@ def run(settings: Settings, options: ServeOptions,
     try:
         with open_memory_store(settings) as store:
             root = open_root(settings)
-            coordinator = CrossProcessCoordinator(root, instance_id, signing_key(settings),
+            key = signing_key(settings)
+            coordinator = CrossProcessCoordinator(root, instance_id, key,
                                                   settings.stale_threshold_s)
+            messages = MessageQueue(root, instance_id, key, max_bytes=settings.message_size_cap,
+                                    ttl_s=settings.message_ttl_s)
+            watch = DirectoryWatch.open(root.queue)
             coordinator.register()
             try:
+                messages.receive()  # start the broadcast cursor before saying "ready"
                 logger.info("ready: database %s (%d memories), coordination root %s",
                             settings.db_path, store.count(), root.path)
-                return _loop(settings, signals, coordinator, reload_settings)
+                loop = InstanceLoop(settings, signals, coordinator, messages, watch,
+                                    lambda current: handle_sighup(current, reload_settings),
+                                    log_message)
+                return loop.run()
             finally:
                 coordinator.unregister()
+                if watch is not None:
+                    watch.close()
     finally:
         signals.restore()
 
 
-def _loop(settings: Settings, signals: SignalQueue, coordinator: CrossProcessCoordinator,
-          reload_settings: Callable[[], Settings]) -> int:
-    next_heartbeat = time.monotonic() + settings.heartbeat_interval_s
-    while True:
-        signum = signals.wait(timeout=max(0.0, next_heartbeat - time.monotonic()))
-        if signum in (signal.SIGTERM, signal.SIGINT):
-            logger.info("stopping on %s", signal.Signals(signum).name)
-            return int(ExitCode.OK)
-        if signum == signal.SIGHUP:
-            settings = handle_sighup(settings, reload_settings)
-        if time.monotonic() >= next_heartbeat:
-            send_heartbeat(coordinator)
-            next_heartbeat = time.monotonic() + settings.heartbeat_interval_s
-
-
-def send_heartbeat(coordinator: CrossProcessCoordinator) -> bool:
-    """Refresh the registry entry; a failure is logged, and the loop goes on."""
-    try:
-        coordinator.heartbeat()
-    except (OSError, MnemosyneError) as error:
-        logger.error("heartbeat failed: %s", error)
-        return False
-    return True
+def log_message(message: Message) -> None:
+    """Report a received coordination message (the API publishes them as events)."""
+    target = message.to_agent or "all"
+    logger.info("message %s from %s to %s: %s", message.message_type, message.from_agent,
+                target, json.dumps(message.payload, ensure_ascii=False))
 
 
 def handle_sighup(settings: Settings, reload_settings: Callable[[], Settings]) -> Settings:

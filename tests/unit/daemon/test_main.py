@@ -1,13 +1,8 @@
 import logging
-import signal
-
-import pytest
 
 from mnemosyne.config import ConfigError, resolve_settings
-from mnemosyne.coord.coordinator import CrossProcessCoordinator
-from mnemosyne.coord.root import prepare_root
+from mnemosyne.coord.queue import Message
 from mnemosyne.daemon import main as daemon_main
-from mnemosyne.daemon.signals import SignalQueue
 
 
 def settings_for(tmp_path, **flags):
@@ -15,28 +10,16 @@ def settings_for(tmp_path, **flags):
                             environ={"XDG_CONFIG_HOME": str(tmp_path)})
 
 
-@pytest.fixture(autouse=True)
-def keep_root_level():
-    """The SIGHUP handler changes the root logger's level, as it does in the daemon."""
-    level = logging.getLogger().level
-    yield
-    logging.getLogger().setLevel(level)
-
-
-def test_loop_reloads_on_hup_and_stops_on_term(tmp_path, caplog):
+def test_reload_applies_the_new_log_level(tmp_path, caplog):
     caplog.set_level(logging.INFO)
-    queue = SignalQueue()
-    for signum in (signal.SIGHUP, signal.SIGTERM):
-        queue.received.put(signum)
+    level = logging.getLogger().level
     fresh = settings_for(tmp_path, log_level="debug")
-    coordinator = CrossProcessCoordinator(prepare_root(tmp_path / "coord", start=tmp_path),
-                                          "a1b2c3d4", b"key")
-    coordinator.register()
-    code = daemon_main._loop(settings_for(tmp_path), queue, coordinator, lambda: fresh)
-    coordinator.unregister()
-    assert code == 0
+    try:
+        assert daemon_main.handle_sighup(settings_for(tmp_path), lambda: fresh) is fresh
+        assert logging.getLogger().level == logging.DEBUG
+    finally:
+        logging.getLogger().setLevel(level)
     assert "reloaded configuration (log level debug)" in caplog.text
-    assert "stopping on SIGTERM" in caplog.text
 
 
 def test_failed_reload_keeps_the_current_settings(tmp_path, caplog):
@@ -47,3 +30,9 @@ def test_failed_reload_keeps_the_current_settings(tmp_path, caplog):
 
     assert daemon_main.handle_sighup(current, broken) is current
     assert "reload failed" in caplog.text
+
+
+def test_messages_are_logged_with_their_payload(caplog):
+    caplog.set_level(logging.INFO)
+    daemon_main.log_message(Message("id", "aaaaaaaa", None, "Heartbeat", "t", {"x": "é"}))
+    assert 'message Heartbeat from aaaaaaaa to all: {"x": "é"}' in caplog.text

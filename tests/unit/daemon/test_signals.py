@@ -1,6 +1,7 @@
 import ast
 import inspect
 import os
+import select
 import signal
 import textwrap
 
@@ -29,3 +30,17 @@ def test_handler_is_a_single_statement():
     body = [node for node in function.body
             if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
     assert len(body) == 1
+
+
+def test_wakeup_pipe_becomes_readable_and_pending_drains_in_order():
+    queue = SignalQueue()
+    queue.install([signal.SIGUSR1, signal.SIGUSR2])
+    try:
+        os.kill(os.getpid(), signal.SIGUSR2)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert select.select([queue.fileno()], [], [], 1)[0]
+        assert queue.pending() == [signal.SIGUSR2, signal.SIGUSR1]
+        assert queue.pending() == []
+    finally:
+        queue.restore()
+    assert signal.set_wakeup_fd(-1) == -1

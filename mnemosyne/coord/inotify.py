@@ -1,0 +1,85 @@
+"""Wake up when a file is published into a directory: a small ctypes binding to Linux inotify.
+
+Only what the queue needs: watch one directory for files renamed or written into it, expose the
+descriptor for `poll`, and drain pending events. Where inotify is missing (another system, or
+the per-user watch limit reached) `DirectoryWatch.open` returns None and callers fall back to
+rescanning on a timer — which they do anyway, for overflowed or missed events.
+Must not: interpret file names; it only says "something arrived".
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+IN_CLOSE_WRITE = 0x00000008
+IN_MOVED_TO = 0x00000080
+IN_Q_OVERFLOW = 0x00004000
+IN_NONBLOCK = os.O_NONBLOCK
+IN_CLOEXEC = os.O_CLOEXEC
+EVENT_BUFFER = 64 * 1024
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        libc.inotify_init1.argtypes = [ctypes.c_int]
+        libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+class DirectoryWatch:
+    """An inotify descriptor watching one directory for arriving files."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    @classmethod
+    def open(cls, directory: Path) -> DirectoryWatch | None:
+        """Watch *directory*; return None (with a debug log) if inotify is not available."""
+        libc = _load_libc()
+        if libc is None:
+            return None
+        fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        if fd < 0:
+            logger.warning("inotify unavailable (%s); polling the queue instead",
+                           os.strerror(ctypes.get_errno()))
+            return None
+        mask = IN_MOVED_TO | IN_CLOSE_WRITE
+        if libc.inotify_add_watch(fd, os.fsencode(directory), mask) < 0:
+            error = ctypes.get_errno()
+            os.close(fd)
+            logger.warning("cannot watch %s (%s); polling the queue instead", directory,
+                           os.strerror(error))
+            return None
+        return cls(fd)
+
+    def fileno(self) -> int:
+        """Return the descriptor, readable when events are pending (for select/poll)."""
+        return self.fd
+
+    def drain(self) -> bool:
+        """Discard pending events; return True if there were any (or the queue overflowed)."""
+        seen = False
+        while True:
+            try:
+                chunk = os.read(self.fd, EVENT_BUFFER)
+            except BlockingIOError:
+                return seen
+            if not chunk:
+                return seen
+            seen = True
+
+    def close(self) -> None:
+        """Stop watching."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1

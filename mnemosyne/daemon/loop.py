@@ -1,0 +1,85 @@
+"""The instance's main loop: one thread that waits for whatever comes first and acts on it.
+
+It sleeps in `poll` on the signal self-pipe and the queue's inotify descriptor, with a timeout
+set by the next due timer: the registry heartbeat, and the queue rescan that covers missed or
+overflowed inotify events. SIGTERM and SIGINT end the loop (exit status 0); SIGHUP reloads.
+Must not: start threads, or do slow work inline (each step is a few file operations).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import select
+import signal
+import time
+from collections.abc import Callable
+
+from mnemosyne.config import Settings
+from mnemosyne.coord.coordinator import CrossProcessCoordinator
+from mnemosyne.coord.inotify import DirectoryWatch
+from mnemosyne.coord.queue import Message, MessageQueue
+from mnemosyne.daemon.signals import SignalQueue
+from mnemosyne.errors import ExitCode, MnemosyneError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class InstanceLoop:
+    """Everything the loop drives, and the callbacks it reports to."""
+
+    settings: Settings
+    signals: SignalQueue
+    coordinator: CrossProcessCoordinator
+    messages: MessageQueue
+    watch: DirectoryWatch | None
+    reload_settings: Callable[[Settings], Settings]
+    on_message: Callable[[Message], None]
+
+    def run(self) -> int:
+        """Loop until SIGTERM or SIGINT; return the exit status."""
+        poller = select.poll()
+        poller.register(self.signals.fileno(), select.POLLIN)
+        if self.watch is not None:
+            poller.register(self.watch.fileno(), select.POLLIN)
+        now = time.monotonic()
+        next_heartbeat = now + self.settings.heartbeat_interval_s
+        next_rescan = now
+        while True:
+            for signum in self.signals.pending():
+                if signum in (signal.SIGTERM, signal.SIGINT):
+                    logger.info("stopping on %s", signal.Signals(signum).name)
+                    return int(ExitCode.OK)
+                if signum == signal.SIGHUP:
+                    self.settings = self.reload_settings(self.settings)
+            now = time.monotonic()
+            if self.watch is not None and self.watch.drain():
+                next_rescan = now
+            if now >= next_rescan:
+                self.deliver_messages()
+                next_rescan = now + self.settings.poll_interval_s
+            if now >= next_heartbeat:
+                self.send_heartbeat()
+                next_heartbeat = now + self.settings.heartbeat_interval_s
+            wait_s = max(0.0, min(next_heartbeat, next_rescan) - time.monotonic())
+            poller.poll(wait_s * 1000)
+
+    def deliver_messages(self) -> None:
+        """Receive what arrived and hand each message over; failures are logged."""
+        try:
+            received = self.messages.receive()
+        except OSError as error:
+            logger.error("cannot read the coordination queue: %s", error)
+            return
+        for message in received:
+            self.on_message(message)
+
+    def send_heartbeat(self) -> bool:
+        """Refresh the registry entry; a failure is logged, and the loop goes on."""
+        try:
+            self.coordinator.heartbeat()
+        except (OSError, MnemosyneError) as error:
+            logger.error("heartbeat failed: %s", error)
+            return False
+        return True

@@ -1,0 +1,66 @@
+import signal
+import threading
+
+import pytest
+
+from mnemosyne.config import resolve_settings
+from mnemosyne.coord.coordinator import CrossProcessCoordinator
+from mnemosyne.coord.inotify import DirectoryWatch
+from mnemosyne.coord.queue import MessageQueue
+from mnemosyne.coord.root import prepare_root
+from mnemosyne.daemon.loop import InstanceLoop
+from mnemosyne.daemon.signals import SignalQueue
+
+KEY = b"k"
+
+
+@pytest.fixture
+def parts(tmp_path):
+    settings = resolve_settings({"db_path": str(tmp_path / "d.db")},
+                                environ={"XDG_CONFIG_HOME": str(tmp_path),
+                                         "MNEMOSYNE_HEARTBEAT_INTERVAL_S": "0.05"})
+    root = prepare_root(tmp_path / "coord", start=tmp_path)
+    coordinator = CrossProcessCoordinator(root, "a1b2c3d4", KEY)
+    coordinator.register()
+    messages = MessageQueue(root, "a1b2c3d4", KEY, max_bytes=1024, ttl_s=60)
+    signals = SignalQueue()
+    signals.install([signal.SIGUSR1])
+    watch = DirectoryWatch.open(root.queue)
+    yield settings, root, coordinator, messages, signals, watch
+    watch.close()
+    signals.restore()
+    coordinator.unregister()
+
+
+def test_loop_delivers_messages_heartbeats_reloads_and_stops(parts):
+    settings, root, coordinator, messages, signals, watch = parts
+    received, reloads = [], []
+    loop = InstanceLoop(settings, signals, coordinator, messages, watch,
+                        lambda current: reloads.append(1) or current, received.append)
+    first_beat = coordinator.entry["last_heartbeat"]
+    peer = MessageQueue(root, "bbbbbbbb", KEY, max_bytes=1024, ttl_s=60)
+
+    def drive():
+        peer.send("a1b2c3d4", "JoinRequest", {"n": 1})
+        signals.received.put(signal.SIGHUP)
+        threading.Event().wait(0.3)
+        signals.received.put(signal.SIGTERM)
+        signal.raise_signal(signal.SIGUSR1)  # wakes poll through the self-pipe
+
+    threading.Thread(target=drive).start()
+    assert loop.run() == 0
+    assert [message.payload for message in received] == [{"n": 1}]
+    assert reloads == [1]
+    assert coordinator.entry["last_heartbeat"] != first_beat
+
+
+def test_heartbeat_failure_is_logged_not_raised(parts, caplog):
+    settings, _root, coordinator, messages, signals, _watch = parts
+    loop = InstanceLoop(settings, signals, coordinator, messages, None, lambda s: s, print)
+
+    def disk_full():
+        raise OSError(28, "No space left on device")
+
+    coordinator.heartbeat = disk_full
+    assert loop.send_heartbeat() is False
+    assert "heartbeat failed" in caplog.text
