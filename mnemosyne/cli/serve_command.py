@@ -1,8 +1,10 @@
 """Run an instance in the foreground until SIGTERM or SIGINT (both exit 0).
 
-The instance registers in the coordination directory's process registry under its id, holds
-its liveness lock and heartbeats until it stops. SIGHUP re-reads the configuration file and
-environment and applies the log level.
+The instance registers in the coordination directory's process registry under its id, holds its
+liveness lock and heartbeats until it stops. Started inside a linked git worktree (or with
+--worktree always) it works in its own worktree, .mnemosyne/worktrees/ID, on branch mnemosyne/ID
+(or --branch), removed on a clean stop unless it has uncommitted changes. SIGHUP re-reads the
+configuration file and environment and applies the log level.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 
 from mnemosyne.cli.output import add_root_flag
 from mnemosyne.config import Settings, resolve_settings
+from mnemosyne.coord.worktrees import MODES as WORKTREE_MODES
 from mnemosyne.daemon import main as daemon_main
 
 
@@ -18,12 +21,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare this command's flags."""
     parser.add_argument("--instance-id", metavar="ID",
                         help="8 lowercase hex digits (default: a new random id)")
+    parser.add_argument("--worktree", choices=WORKTREE_MODES, default="auto",
+                        help="a dedicated git worktree: auto (only when started inside a "
+                             "linked worktree), always, never (default: auto)")
+    parser.add_argument("--branch", metavar="NAME",
+                        help="branch of the dedicated worktree (default: mnemosyne/ID); it "
+                             "must not be checked out elsewhere")
     add_root_flag(parser)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Hand over to the daemon."""
     flags = {"db_path": args.db, "log_level": args.log_level, "root": args.root}
-    options = daemon_main.ServeOptions(instance_id=args.instance_id)
+    options = daemon_main.ServeOptions(instance_id=args.instance_id, worktree=args.worktree,
+                                       branch=args.branch)
     return daemon_main.run(settings, options,
                            lambda: resolve_settings(flags, config_path=args.config))

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mnemosyne import __version__
+from mnemosyne.coord.branches import BranchRegistry
 from mnemosyne.coord.identity import process_start_time, this_host, validate_instance_id
 from mnemosyne.coord.liveness import InstanceLock
 from mnemosyne.coord.registry import InstanceView, ProcessRegistry, utc_timestamp
@@ -37,6 +38,7 @@ class CrossProcessCoordinator:
         self.key = key
         self.clock = clock
         self.registry = ProcessRegistry(root, key, stale_threshold_s, clock)
+        self.branches = BranchRegistry(self.registry)
         self.lock = InstanceLock(root.locks, instance_id)
         self.entry: dict[str, Any] | None = None
 
@@ -82,9 +84,15 @@ class CrossProcessCoordinator:
                                         "last_heartbeat": utc_timestamp(self.clock())})
         return self.entry
 
+    def claim_branch(self, branch: str, mode: str = "isolated",
+                     intent: str = "full") -> dict[str, Any]:
+        """Assign *branch* to this instance. Raises ConflictError if the rules refuse."""
+        return self.branches.claim(branch, self.instance_id, mode, intent)
+
     def unregister(self) -> None:
-        """Remove this instance's entry and release its lock."""
+        """Release this instance's branches, remove its entry and release its lock."""
         if self.entry is not None:
+            self.branches.release(self.instance_id)
             self.registry.remove(self.instance_id)
             self.entry = None
             logger.info("unregistered instance %s", self.instance_id)

@@ -29,11 +29,12 @@ EXCLUDE_LINE = f"/{ROOT_NAME}/"
 
 @dataclasses.dataclass(frozen=True)
 class GitLocation:
-    """Where the current directory sits in git: the main worktree's top and the common dir."""
+    """Where a directory sits in git: its worktree's top, the main worktree's, the common dir."""
 
     main_worktree: Path
     common_dir: Path
     in_linked_worktree: bool
+    top: Path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +80,7 @@ def locate_git(start: Path) -> GitLocation | None:
     for directory in (start, *start.parents):
         dot_git = directory / ".git"
         if dot_git.is_dir():
-            return GitLocation(directory, dot_git, in_linked_worktree=False)
+            return GitLocation(directory, dot_git, in_linked_worktree=False, top=directory)
         if dot_git.is_file():
             return _locate_from_gitfile(directory, dot_git)
     return None
@@ -98,13 +99,13 @@ def _locate_from_gitfile(worktree: Path, gitfile: Path) -> GitLocation | None:
     commondir_file = gitdir / "commondir"
     if not commondir_file.is_file():
         # A submodule: its own repository, whose top is this directory.
-        return GitLocation(worktree, gitdir, in_linked_worktree=False)
+        return GitLocation(worktree, gitdir, in_linked_worktree=False, top=worktree)
     common = Path(commondir_file.read_text(encoding="utf-8").strip())
     if not common.is_absolute():
         common = (gitdir / common).resolve()
     if common.name != ".git":
         return None  # a bare repository's worktree: no main worktree to hold .mnemosyne
-    return GitLocation(common.parent, common, in_linked_worktree=True)
+    return GitLocation(common.parent, common, in_linked_worktree=True, top=worktree)
 
 
 def choose_root_path(configured: Path | None, start: Path, state_directory: Path) -> Path:

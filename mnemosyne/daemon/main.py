@@ -1,10 +1,11 @@
 """Run one instance: open the store, register, report ready, loop until told to stop.
 
 Start-up: open the store -> take the instance id and its liveness lock -> register in the
-process registry -> ready; then `InstanceLoop` (loop.py) heartbeats, receives coordination
-messages and handles signals until SIGTERM or SIGINT (exit 0), after which the instance
-unregisters. SIGHUP re-reads the configuration and applies what can change at run time (the
-log level). The store keeps its WAL bounded by itself (store/checkpoint.py).
+process registry -> its worktree (coord/worktrees.py), recorded in both registries -> ready;
+then `InstanceLoop` (loop.py) heartbeats, receives coordination messages and handles signals
+until SIGTERM or SIGINT (exit 0), after which the instance unregisters. SIGHUP re-reads the
+configuration and applies what can change at run time (the log level). The store keeps its WAL
+bounded by itself (store/checkpoint.py).
 Must not: parse the command line, or install signal handlers anywhere but `run`.
 """
 
@@ -13,7 +14,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 from mnemosyne.config import Settings
 from mnemosyne.coord.context import open_root, signing_key
@@ -21,9 +24,11 @@ from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.identity import new_instance_id, validate_instance_id
 from mnemosyne.coord.inotify import DirectoryWatch
 from mnemosyne.coord.queue import Message, MessageQueue
+from mnemosyne.coord.root import CoordinationRoot, locate_git
+from mnemosyne.coord.worktrees import Workspace, close_workspace, open_workspace, wants_worktree
 from mnemosyne.daemon.loop import InstanceLoop
 from mnemosyne.daemon.signals import SignalQueue
-from mnemosyne.errors import MnemosyneError
+from mnemosyne.errors import MnemosyneError, UsageError
 from mnemosyne.logs import set_instance_context, set_log_level
 from mnemosyne.store import open_memory_store
 
@@ -35,6 +40,31 @@ class ServeOptions:
     """What `serve` was asked for beyond the settings."""
 
     instance_id: str | None = None
+    worktree: str = "auto"
+    branch: str | None = None
+
+
+def take_workspace(options: ServeOptions, root: CoordinationRoot,
+                   coordinator: CrossProcessCoordinator, start: Path) -> Workspace | None:
+    """Give the instance its worktree if it wants one, record it, claim its branch, move in.
+
+    Raises UsageError for --branch without a worktree; ConflictError for a taken branch.
+    """
+    location = locate_git(start)
+    if not wants_worktree(options.worktree, location):
+        if options.branch is not None:
+            raise UsageError("--branch needs a dedicated worktree: add --worktree always "
+                             "(or start inside a linked worktree)")
+        return None
+    workspace = open_workspace(root, coordinator.instance_id, start, options.branch)
+    try:
+        coordinator.claim_branch(workspace.branch)
+        coordinator.update(worktree_path=str(workspace.path), branch=workspace.branch)
+    except BaseException:
+        close_workspace(workspace)
+        raise
+    os.chdir(workspace.workdir)
+    return workspace
 
 
 def run(settings: Settings, options: ServeOptions,
@@ -60,15 +90,22 @@ def run(settings: Settings, options: ServeOptions,
                                     ttl_s=settings.message_ttl_s)
             watch = DirectoryWatch.open(root.queue)
             coordinator.register()
+            workspace = None
             try:
+                workspace = take_workspace(options, root, coordinator, Path.cwd())
                 messages.receive()  # start the broadcast cursor before saying "ready"
-                logger.info("ready: database %s (%d memories), coordination root %s",
-                            settings.db_path, store.count(), root.path)
+                logger.info("ready: database %s (%d memories), coordination root %s, %s",
+                            settings.db_path, store.count(), root.path,
+                            f"worktree {workspace.path} on {workspace.branch}" if workspace
+                            else "no worktree")
                 loop = InstanceLoop(settings, signals, coordinator, messages, watch,
                                     lambda current: handle_sighup(current, reload_settings),
                                     log_message)
                 return loop.run()
             finally:
+                if workspace is not None:
+                    os.chdir(root.path)
+                    close_workspace(workspace)
                 coordinator.unregister()
                 if watch is not None:
                     watch.close()

@@ -1,0 +1,157 @@
+"""The branch registry: which instance works on which git branch, and how.
+
+`branch_registry.json` maps a branch to its assignments, each signed like a registry entry:
+{instance_id, mode (isolated | coordinated), intent (read-only | write | full), assigned_at,
+expires_at}. Rules:
+- read-only never conflicts, with anything;
+- an isolated claim (write or full) is refused while another instance holds any live
+  write/full assignment on the branch;
+- a coordinated claim is refused while another instance holds a live isolated one;
+- assignments of dead instances (see registry.py) and expired ones are released on every
+  change and ignored when judging.
+An assignment that fails verification still blocks while its instance is alive (the safe side),
+and is released once that instance is provably dead.
+Must not: touch git; worktrees.py does.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from mnemosyne.coord import signing
+from mnemosyne.coord.jsonfile import Document, LockedJsonFile
+from mnemosyne.coord.registry import ProcessRegistry, parse_timestamp, utc_timestamp
+from mnemosyne.errors import ConflictError, UsageError
+
+logger = logging.getLogger(__name__)
+
+BRANCH_FILE = "branch_registry.json"
+MODES = ("isolated", "coordinated")
+INTENTS = ("read-only", "write", "full")
+BRANCH_RE = re.compile(r"(?!-)(?!.*\.\.)(?!.*//)(?!.*@\{)[^\x00-\x20~^:?*\[\\\x7f]{1,255}")
+
+
+def validate_branch_name(raw: str) -> str:
+    """Return *raw* if git would accept it as a branch name. Raises UsageError otherwise."""
+    if not isinstance(raw, str) or not BRANCH_RE.fullmatch(raw) or raw.endswith((".", "/",
+                                                                                   ".lock")) \
+            or raw.startswith("/") or "/." in raw or raw == "@":
+        raise UsageError(f"invalid branch name {raw!r}")
+    return raw
+
+
+def _empty() -> Document:
+    return {"version": 1, "branches": {}}
+
+
+def _valid(data: Any) -> bool:
+    return isinstance(data, dict) and isinstance(data.get("branches"), dict) and all(
+        isinstance(claims, list) and all(isinstance(claim, dict) for claim in claims)
+        for claims in data["branches"].values())
+
+
+class BranchRegistry:
+    """Signed branch assignments, judged against the process registry."""
+
+    def __init__(self, registry: ProcessRegistry) -> None:
+        self.registry = registry
+        root = registry.root
+        self.document = LockedJsonFile(root.path / BRANCH_FILE,
+                                       root.locks / f"{BRANCH_FILE}.lock", _empty, _valid)
+
+    def _in_force(self, claim: dict[str, Any], now: float,
+                  entries: dict[str, dict[str, Any]]) -> bool:
+        """Return True unless the claim expired or its instance is provably dead."""
+        expires = parse_timestamp(claim.get("expires_at"))
+        if expires is not None and expires <= now:
+            return False
+        entry = entries.get(str(claim.get("instance_id")))
+        probe = entry or {"instance_id": claim.get("instance_id"), "hostname": self.registry.host,
+                          "pid": -1}
+        return not self.registry.judge(probe, now).provably_dead
+
+    def _prune(self, data: Document, now: float) -> None:
+        entries = self.registry.entries()
+        for branch in list(data["branches"]):
+            kept = [claim for claim in data["branches"][branch]
+                    if self._in_force(claim, now, entries)]
+            if len(kept) != len(data["branches"][branch]):
+                logger.info("released %d stale assignment(s) of branch %s",
+                            len(data["branches"][branch]) - len(kept), branch)
+            if kept:
+                data["branches"][branch] = kept
+            else:
+                del data["branches"][branch]
+
+    def claim(self, branch: str, instance_id: str, mode: str = "isolated",
+              intent: str = "full", ttl_s: float | None = None) -> dict[str, Any]:
+        """Assign *branch* to *instance_id*; return the signed assignment.
+
+        Re-claiming replaces the instance's earlier assignment of the same branch.
+        Raises UsageError for a bad name, mode or intent, ConflictError if the rules refuse.
+        """
+        validate_branch_name(branch)
+        if mode not in MODES:
+            raise UsageError(f"invalid mode {mode!r}: use {' or '.join(MODES)}")
+        if intent not in INTENTS:
+            raise UsageError(f"invalid intent {intent!r}: use {', '.join(INTENTS)}")
+        now = self.registry.clock()
+        claim = {"instance_id": instance_id, "branch": branch, "mode": mode, "intent": intent,
+                 "assigned_at": utc_timestamp(now),
+                 "expires_at": None if ttl_s is None else utc_timestamp(now + ttl_s)}
+        claim = signing.signed(claim, self.registry.key)
+
+        def change(data: Document) -> dict[str, Any]:
+            self._prune(data, now)
+            others = [held for held in data["branches"].get(branch, [])
+                      if held.get("instance_id") != instance_id]
+            for held in others:
+                if blocks(held, mode, intent):
+                    raise ConflictError(
+                        f"branch {branch} is assigned to instance {held.get('instance_id')} "
+                        f"({held.get('mode')}, {held.get('intent')})")
+            data["branches"][branch] = [*others, claim]
+            return claim
+
+        return self.document.update(change)
+
+    def release(self, instance_id: str, branch: str | None = None) -> int:
+        """Drop *instance_id*'s assignments (of *branch*, or all); return how many."""
+
+        def change(data: Document) -> int:
+            dropped = 0
+            for name in list(data["branches"]):
+                if branch is not None and name != branch:
+                    continue
+                kept = [claim for claim in data["branches"][name]
+                        if claim.get("instance_id") != instance_id]
+                dropped += len(data["branches"][name]) - len(kept)
+                if kept:
+                    data["branches"][name] = kept
+                else:
+                    del data["branches"][name]
+            return dropped
+
+        return self.document.update(change)
+
+    def assignments(self) -> dict[str, list[dict[str, Any]]]:
+        """Return the assignments in force, with `verified` added to each."""
+        now = self.registry.clock()
+        entries = self.registry.entries()
+        result: dict[str, list[dict[str, Any]]] = {}
+        for branch, claims in self.document.read()["branches"].items():
+            live = [{**{k: v for k, v in claim.items() if k != signing.SIGNATURE_FIELD},
+                     "verified": signing.verify(claim, self.registry.key)}
+                    for claim in claims if self._in_force(claim, now, entries)]
+            if live:
+                result[branch] = live
+        return result
+
+
+def blocks(held: dict[str, Any], mode: str, intent: str) -> bool:
+    """Return True if the assignment *held* by another instance refuses a new claim."""
+    if intent == "read-only" or held.get("intent") == "read-only":
+        return False
+    return mode == "isolated" or held.get("mode") == "isolated"
