@@ -1,6 +1,6 @@
 """Run every benchmark in turn; each prints one JSON document on stdout."""
 
-from bench import recall, writes
+from bench import coordination, recall, writes
 
-for benchmark in (writes, recall):
+for benchmark in (writes, recall, coordination):
     benchmark.main()

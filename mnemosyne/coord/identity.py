@@ -31,7 +31,10 @@ def validate_instance_id(raw: str) -> str:
 
 
 def process_start_time(pid: int) -> int | None:
-    """Return the start time of process *pid* in clock ticks since boot, or None if it is gone."""
+    """Return the start time of process *pid* in clock ticks since boot, or None if it is gone.
+
+    A zombie (exited, not yet reaped by its parent) counts as gone.
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             stat = handle.read()
@@ -40,6 +43,8 @@ def process_start_time(pid: int) -> int | None:
     # The command name (field 2) is in parentheses and may itself contain spaces or ')'.
     fields = stat[stat.rfind(b")") + 2:].split()
     try:
+        if fields[0] in (b"Z", b"X"):  # field 3: state
+            return None
         return int(fields[19])  # field 22 overall; fields[0] here is field 3
     except (IndexError, ValueError):
         return None
@@ -58,9 +63,10 @@ def process_is_running(pid: int, start_time: int | None) -> bool:
         return False
     except PermissionError:
         pass
-    if start_time is None:
-        return True
-    return process_start_time(pid) == start_time
+    current = process_start_time(pid)
+    if current is None and os.path.exists(f"/proc/{pid}"):
+        return False  # a zombie: it has exited
+    return start_time is None or current == start_time
 
 
 def this_host() -> str:

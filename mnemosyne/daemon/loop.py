@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 import select
 import signal
 import time
@@ -44,7 +45,8 @@ class InstanceLoop:
         if self.watch is not None:
             poller.register(self.watch.fileno(), select.POLLIN)
         now = time.monotonic()
-        next_heartbeat = now + self.settings.heartbeat_interval_s
+        # A random phase, so that instances started together do not heartbeat in lockstep.
+        next_heartbeat = now + random.uniform(0.5, 1.0) * self.settings.heartbeat_interval_s
         next_rescan = now
         while True:
             for signum in self.signals.pending():

@@ -1,6 +1,8 @@
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +49,16 @@ def test_start_time_parses_names_with_spaces_and_parentheses(tmp_path):
 def test_pid_zero_and_negative_are_not_processes():
     assert not identity.process_is_running(0, None)
     assert not identity.process_is_running(-1, None)
+
+
+def test_a_zombie_counts_as_dead():
+    """Regression: a SIGKILLed instance not yet reaped by its parent looked alive forever."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    started = identity.process_start_time(child.pid)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child.pid}/stat").read_text().split(") ")[1][0] != "Z":
+        assert time.monotonic() < deadline
+    assert identity.process_start_time(child.pid) is None
+    assert not identity.process_is_running(child.pid, started)
+    assert not identity.process_is_running(child.pid, None)
+    child.wait()
