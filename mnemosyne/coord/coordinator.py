@@ -2,7 +2,8 @@
 
 `CrossProcessCoordinator(root, instance_id, ...)` takes the instance's liveness lock and
 registry entry (`register`), keeps it fresh (`heartbeat`), lists the others
-(`active_processes`), removes the provably dead (`cleanup_stale_processes`) and leaves
+(`active_processes`), removes the provably dead (`cleanup_stale_processes`), messages them
+(`send_message`, `receive_messages`), claims branches (`claim_branch`) and leaves
 (`unregister`). Registering an id that a live instance holds is refused.
 Must not: run loops or threads; the daemon calls `heartbeat` on its own schedule.
 """
@@ -19,6 +20,7 @@ from mnemosyne import __version__
 from mnemosyne.coord.branches import BranchRegistry
 from mnemosyne.coord.identity import process_start_time, this_host, validate_instance_id
 from mnemosyne.coord.liveness import InstanceLock
+from mnemosyne.coord.queue import Message, MessageQueue
 from mnemosyne.coord.registry import InstanceView, ProcessRegistry, utc_timestamp
 from mnemosyne.coord.root import CoordinationRoot
 
@@ -32,7 +34,8 @@ class CrossProcessCoordinator:
 
     def __init__(self, root: CoordinationRoot, instance_id: str, key: bytes,
                  stale_threshold_s: float = 30.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *,
+                 message_size_cap: int = 1024, message_ttl_s: float = 300.0) -> None:
         self.root = root
         self.instance_id = validate_instance_id(instance_id)
         self.key = key
@@ -40,6 +43,8 @@ class CrossProcessCoordinator:
         self.registry = ProcessRegistry(root, key, stale_threshold_s, clock)
         self.branches = BranchRegistry(self.registry)
         self.lock = InstanceLock(root.locks, instance_id)
+        self.messages = MessageQueue(root, instance_id, key, max_bytes=message_size_cap,
+                                     ttl_s=message_ttl_s)
         self.entry: dict[str, Any] | None = None
 
     def register(self, **fields: Any) -> dict[str, Any]:
@@ -83,6 +88,15 @@ class CrossProcessCoordinator:
         self.entry = self.registry.put({**self.entry,
                                         "last_heartbeat": utc_timestamp(self.clock())})
         return self.entry
+
+    def send_message(self, to_agent: str | None, message_type: str,
+                     payload: Any = None) -> Message:
+        """Send to one instance, or to all others when *to_agent* is None (see queue.py)."""
+        return self.messages.send(to_agent, message_type, payload)
+
+    def receive_messages(self) -> list[Message]:
+        """Return the messages that arrived for this instance since the last call."""
+        return self.messages.receive()
 
     def claim_branch(self, branch: str, mode: str = "isolated",
                      intent: str = "full") -> dict[str, Any]:

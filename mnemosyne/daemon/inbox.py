@@ -15,7 +15,7 @@ from mnemosyne.coord.context import open_root, signing_key
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.identity import validate_instance_id
 from mnemosyne.coord.inotify import DirectoryWatch
-from mnemosyne.coord.queue import Message, MessageQueue
+from mnemosyne.coord.queue import Message
 from mnemosyne.daemon.loop import InstanceLoop
 from mnemosyne.daemon.signals import SignalQueue
 
@@ -29,9 +29,10 @@ def run_inbox(settings: Settings, instance_id: str, follow: bool,
     validate_instance_id(instance_id)
     root = open_root(settings)
     key = signing_key(settings)
-    coordinator = CrossProcessCoordinator(root, instance_id, key, settings.stale_threshold_s)
-    messages = MessageQueue(root, instance_id, key, max_bytes=settings.message_size_cap,
-                            ttl_s=settings.message_ttl_s)
+    coordinator = CrossProcessCoordinator(
+        root, instance_id, key, settings.stale_threshold_s,
+        message_size_cap=settings.message_size_cap, message_ttl_s=settings.message_ttl_s)
+    messages = coordinator.messages
     coordinator.register()
     try:
         if not follow:

@@ -23,7 +23,7 @@ from mnemosyne.coord.context import open_root, signing_key
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.identity import new_instance_id, validate_instance_id
 from mnemosyne.coord.inotify import DirectoryWatch
-from mnemosyne.coord.queue import Message, MessageQueue
+from mnemosyne.coord.queue import Message
 from mnemosyne.coord.root import CoordinationRoot, locate_git
 from mnemosyne.coord.worktrees import Workspace, close_workspace, open_workspace, wants_worktree
 from mnemosyne.daemon.loop import InstanceLoop
@@ -84,10 +84,10 @@ def run(settings: Settings, options: ServeOptions,
         with open_memory_store(settings) as store:
             root = open_root(settings)
             key = signing_key(settings)
-            coordinator = CrossProcessCoordinator(root, instance_id, key,
-                                                  settings.stale_threshold_s)
-            messages = MessageQueue(root, instance_id, key, max_bytes=settings.message_size_cap,
-                                    ttl_s=settings.message_ttl_s)
+            coordinator = CrossProcessCoordinator(
+                root, instance_id, key, settings.stale_threshold_s,
+                message_size_cap=settings.message_size_cap, message_ttl_s=settings.message_ttl_s)
+            messages = coordinator.messages
             watch = DirectoryWatch.open(root.queue)
             coordinator.register()
             workspace = None

@@ -71,6 +71,19 @@ def ensure_parent_directory(path: Path) -> None:
                                f"{error.strerror or error}") from None
 
 
+def _create_private(path: Path) -> None:
+    """Create a missing database file as 0600: memories may be private.
+
+    SQLite would make it 0644 (0666 under umask 000) and gives its -wal and -shm files the
+    database's own mode.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return  # exists already, or cannot be created: SQLite then says what is wrong
+    os.close(fd)
+
+
 def open_connection(path: Path, busy_timeout_ms: int) -> apsw.Connection:
     """Open *path* (creating it if missing) and apply the per-connection settings.
 
@@ -80,6 +93,7 @@ def open_connection(path: Path, busy_timeout_ms: int) -> apsw.Connection:
     if path.is_dir():
         raise UnavailableError(f"{path} is a directory, not a database file")
     ensure_parent_directory(path)
+    _create_private(path)
     flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
     try:
         connection = apsw.Connection(os.fspath(path), flags=flags)

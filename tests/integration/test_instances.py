@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -179,3 +180,26 @@ def test_stopping_releases_the_id_for_a_restart(start_daemon, cli, signum):
     assert first.wait() == 0
     again = start_daemon("--instance-id", "5a5a5a5a")
     again.wait_for_line("ready:")
+
+
+def test_every_file_an_instance_writes_is_private_under_umask_000(cli, isolated_env, tmp_path):
+    umask_000 = ("sh", "-c", "umask 000; exec \"$@\"", "sh")
+    env = {**isolated_env, **FAST}
+    command = [*umask_000, sys.executable, "-m", "mnemosyne", "--db",
+               str(tmp_path / "d" / "m.db"), "serve", "--instance-id", "a0a0a0a0"]
+    daemon = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        wait_until(lambda: "a0a0a0a0" in instances(cli))
+        cli("send", "--to", "b0b0b0b0", "--type", "Note", prefix=umask_000).ok()
+        time.sleep(0.5)
+        secret = Path(isolated_env["XDG_CONFIG_HOME"]) / "mnemosyne" / "secret"
+        paths = [*cli.root.rglob("*"), secret]
+        for path in paths:
+            mode = path.stat().st_mode & 0o777
+            assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+        assert len(paths) > 8
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        assert daemon.wait(10) == 0
+        daemon.stderr.close()

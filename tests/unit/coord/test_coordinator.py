@@ -64,3 +64,17 @@ def test_misuse_is_reported(root):
         coordinator.heartbeat()
     with pytest.raises(TypeError):
         coordinator.register(colour="blue")
+
+
+def test_send_and_receive_messages_through_the_coordinator(root):
+    alice = CrossProcessCoordinator(root, "aaaaaaaa", KEY)
+    bob = CrossProcessCoordinator(root, "bbbbbbbb", KEY)
+    alice.register()
+    bob.register()
+    bob.receive_messages()
+    alice.send_message("bbbbbbbb", "JoinRequest", {"branch": "main"})
+    alice.send_message(None, "Heartbeat")
+    assert [(m.message_type, m.to_agent) for m in bob.receive_messages()] == [
+        ("JoinRequest", "bbbbbbbb"), ("Heartbeat", None)]
+    assert alice.receive_messages() == []
+    assert alice.active_processes()[0].instance_id == "bbbbbbbb"

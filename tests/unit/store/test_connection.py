@@ -16,6 +16,9 @@ def test_connection_settings(tmp_path):
     assert pragma("busy_timeout") == 6000
     assert pragma("journal_size_limit") > 0
     assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+    connection.execute("CREATE TABLE t (x); INSERT INTO t VALUES (1)")
+    for name in ("x.db", "x.db-wal", "x.db-shm"):
+        assert (tmp_path / "new" / name).stat().st_mode & 0o777 == 0o600, name
     connection.close()
 
 
