@@ -1,4 +1,4 @@
-"""Turn resolved settings into what every coordination command needs: the root and the key.
+"""Turn resolved settings into what every coordination command needs: root, key, coordinator.
 
 Must not: register anything; it only locates and prepares.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.root import CoordinationRoot, choose_root_path, prepare_root
 from mnemosyne.coord.signing import load_key
 
@@ -27,3 +28,15 @@ def open_root(settings: Settings, start: Path | None = None) -> CoordinationRoot
 def signing_key(settings: Settings) -> bytes:
     """Return the HMAC key for *settings*. Raises UnsafeError for an unsafe secret file."""
     return load_key(settings.shared_secret, settings.config_dir)
+
+
+def make_coordinator(settings: Settings, instance_id: str,
+                     start: Path | None = None) -> CrossProcessCoordinator:
+    """Return an unregistered coordinator for *instance_id*, configured from *settings*.
+
+    Raises UnsafeError or UnavailableError if the root or the secret cannot be used.
+    """
+    return CrossProcessCoordinator(
+        open_root(settings, start), instance_id, signing_key(settings),
+        settings.stale_threshold_s, message_size_cap=settings.message_size_cap,
+        message_ttl_s=settings.message_ttl_s)

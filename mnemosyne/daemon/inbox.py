@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mnemosyne.config import Settings
-from mnemosyne.coord.context import open_root, signing_key
-from mnemosyne.coord.coordinator import CrossProcessCoordinator
+from mnemosyne.coord.context import make_coordinator
 from mnemosyne.coord.identity import validate_instance_id
 from mnemosyne.coord.inotify import DirectoryWatch
 from mnemosyne.coord.queue import Message
@@ -27,11 +26,7 @@ def run_inbox(settings: Settings, instance_id: str, follow: bool,
     Raises ConflictError if a live instance holds the id, UsageError for a bad id.
     """
     validate_instance_id(instance_id)
-    root = open_root(settings)
-    key = signing_key(settings)
-    coordinator = CrossProcessCoordinator(
-        root, instance_id, key, settings.stale_threshold_s,
-        message_size_cap=settings.message_size_cap, message_ttl_s=settings.message_ttl_s)
+    coordinator = make_coordinator(settings, instance_id)
     messages = coordinator.messages
     coordinator.register()
     try:
@@ -41,7 +36,7 @@ def run_inbox(settings: Settings, instance_id: str, follow: bool,
             return 0
         signals = SignalQueue()
         signals.install()
-        watch = DirectoryWatch.open(root.queue)
+        watch = DirectoryWatch.open(coordinator.root.queue)
         try:
             return InstanceLoop(settings, signals, coordinator, messages, watch,
                                 lambda current: current, on_message).run()

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mnemosyne.config import Settings
-from mnemosyne.coord.context import open_root, signing_key
+from mnemosyne.coord.context import make_coordinator
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.identity import new_instance_id, validate_instance_id
 from mnemosyne.coord.inotify import DirectoryWatch
@@ -82,12 +82,8 @@ def run(settings: Settings, options: ServeOptions,
     signals.install()
     try:
         with open_memory_store(settings) as store:
-            root = open_root(settings)
-            key = signing_key(settings)
-            coordinator = CrossProcessCoordinator(
-                root, instance_id, key, settings.stale_threshold_s,
-                message_size_cap=settings.message_size_cap, message_ttl_s=settings.message_ttl_s)
-            messages = coordinator.messages
+            coordinator = make_coordinator(settings, instance_id)
+            root, messages = coordinator.root, coordinator.messages
             watch = DirectoryWatch.open(root.queue)
             coordinator.register()
             workspace = None
