@@ -46,10 +46,12 @@ _DESCRIPTIONS = {
 class MnemosyneError(Exception):
     """An error a user can act on: a one-line message and the exit status it maps to."""
 
-    def __init__(self, message: str, exit_code: ExitCode = ExitCode.ERROR) -> None:
+    def __init__(self, message: str, exit_code: ExitCode = ExitCode.ERROR,
+                 errno: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+        self.errno = errno
 
     def __str__(self) -> str:
         return self.message
@@ -72,8 +74,8 @@ class NotFoundError(MnemosyneError):
 class UnavailableError(MnemosyneError):
     """A resource (the database file, its directory) cannot be opened or written."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, ExitCode.UNAVAILABLE)
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message, ExitCode.UNAVAILABLE, errno)
 
 
 class UnsafeError(MnemosyneError):

@@ -129,7 +129,7 @@ def _make_private_directory(path: Path) -> None:
         pass
     except OSError as error:
         raise UnavailableError(f"cannot create coordination directory {path}: "
-                               f"{error.strerror or error}") from None
+                               f"{error.strerror or error}", error.errno) from None
     status = os.lstat(path)
     if stat.S_ISLNK(status.st_mode):
         raise UnsafeError(f"refusing coordination directory {path}: it is a symbolic link")

@@ -1,8 +1,11 @@
 """The instance's main loop: one thread that waits for whatever comes first and acts on it.
 
 It sleeps in `poll` on the signal self-pipe and the queue's inotify descriptor, with a timeout
-set by the next due timer: the registry heartbeat, and the queue rescan that covers missed or
-overflowed inotify events. SIGTERM and SIGINT end the loop (exit status 0); SIGHUP reloads.
+set by the next due timer: the registry heartbeat, the queue rescan that covers missed or
+overflowed inotify events, and the systemd watchdog. WATCHDOG=1 is sent from this loop only
+while the last heartbeat succeeded and the health check passes, so systemd kills and restarts
+an instance that hangs or breaks. SIGTERM and SIGINT end the loop (STOPPING=1, exit status 0);
+SIGHUP reloads.
 Must not: start threads, or do slow work inline (each step is a few file operations).
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import random
 import select
 import signal
@@ -21,6 +25,7 @@ from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.inotify import DirectoryWatch
 from mnemosyne.coord.queue import Message, MessageQueue
 from mnemosyne.daemon.signals import SignalQueue
+from mnemosyne.daemon.systemd import ServiceManager
 from mnemosyne.errors import ExitCode, MnemosyneError
 
 logger = logging.getLogger(__name__)
@@ -37,6 +42,11 @@ class InstanceLoop:
     watch: DirectoryWatch | None
     reload_settings: Callable[[Settings], Settings]
     on_message: Callable[[Message], None]
+    manager: ServiceManager = dataclasses.field(default_factory=ServiceManager)
+    check_health: Callable[[], bool] = lambda: True
+    describe: Callable[[], str] | None = None
+    heartbeat_ok: bool = True
+    _last_status: str = ""
 
     def run(self) -> int:
         """Loop until SIGTERM or SIGINT; return the exit status."""
@@ -48,9 +58,12 @@ class InstanceLoop:
         # A random phase, so that instances started together do not heartbeat in lockstep.
         next_heartbeat = now + random.uniform(0.5, 1.0) * self.settings.heartbeat_interval_s
         next_rescan = now
+        watchdog_s = self.manager.watchdog_interval_s
+        next_watchdog = now if watchdog_s else math.inf
         while True:
             for signum in self.signals.pending():
                 if signum in (signal.SIGTERM, signal.SIGINT):
+                    self.manager.stopping()
                     logger.info("stopping on %s", signal.Signals(signum).name)
                     return int(ExitCode.OK)
                 if signum == signal.SIGHUP:
@@ -62,10 +75,31 @@ class InstanceLoop:
                 self.deliver_messages()
                 next_rescan = now + self.settings.poll_interval_s
             if now >= next_heartbeat:
-                self.send_heartbeat()
+                self.heartbeat_ok = self.send_heartbeat()
+                self.update_status()
                 next_heartbeat = now + self.settings.heartbeat_interval_s
-            wait_s = max(0.0, min(next_heartbeat, next_rescan) - time.monotonic())
+            if watchdog_s and now >= next_watchdog:
+                self.feed_watchdog()
+                next_watchdog = now + watchdog_s
+            wait_s = max(0.0, min(next_heartbeat, next_rescan, next_watchdog) - time.monotonic())
             poller.poll(wait_s * 1000)
+
+    def feed_watchdog(self) -> bool:
+        """Send WATCHDOG=1 if the instance is healthy; return whether it was sent."""
+        if self.heartbeat_ok and self.check_health():
+            self.manager.watchdog()
+            return True
+        logger.warning("unhealthy: not feeding the watchdog")
+        return False
+
+    def update_status(self) -> None:
+        """Keep systemd's STATUS= line current (sent only when it changes)."""
+        if self.describe is None:
+            return
+        text = self.describe()
+        if text != self._last_status:
+            self.manager.status(text)
+            self._last_status = text
 
     def deliver_messages(self) -> None:
         """Receive what arrived and hand each message over; failures are logged."""

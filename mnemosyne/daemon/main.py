@@ -28,9 +28,11 @@ from mnemosyne.coord.root import CoordinationRoot, locate_git
 from mnemosyne.coord.worktrees import Workspace, close_workspace, open_workspace, wants_worktree
 from mnemosyne.daemon.loop import InstanceLoop
 from mnemosyne.daemon.signals import SignalQueue
+from mnemosyne.daemon.systemd import ServiceManager
 from mnemosyne.errors import MnemosyneError, UsageError
 from mnemosyne.logs import set_instance_context, set_log_level
 from mnemosyne.store import open_memory_store
+from mnemosyne.store.memories import MemoryStore
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +75,21 @@ def run(settings: Settings, options: ServeOptions,
 
     *reload_settings* re-resolves the configuration on SIGHUP.
     Raises UnavailableError if the store cannot be opened (exit status 3), ConflictError if
-    a live instance holds the id (7), UnsafeError for an unsafe coordination root (6).
+    a live instance holds the id (7), UnsafeError for an unsafe coordination root (6); each
+    is also reported to systemd as STATUS= (and ERRNO=).
     """
+    manager = ServiceManager.from_environment()
+    try:
+        return _serve(settings, options, reload_settings, manager)
+    except MnemosyneError as error:
+        manager.failed(error.message, error.errno)
+        raise
+    finally:
+        manager.close()
+
+
+def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[[], Settings],
+           manager: ServiceManager) -> int:
     instance_id = validate_instance_id(options.instance_id) if options.instance_id \
         else new_instance_id()
     set_instance_context(instance_id)
@@ -85,18 +100,26 @@ def run(settings: Settings, options: ServeOptions,
             coordinator = make_coordinator(settings, instance_id)
             root, messages = coordinator.root, coordinator.messages
             watch = DirectoryWatch.open(root.queue)
-            coordinator.register()
+            coordinator.register(systemd_unit=manager.unit)
             workspace = None
             try:
                 workspace = take_workspace(options, root, coordinator, Path.cwd())
                 messages.receive()  # start the broadcast cursor before saying "ready"
+                where = (f"worktree {workspace.path} on {workspace.branch}" if workspace
+                         else "no worktree")
                 logger.info("ready: database %s (%d memories), coordination root %s, %s",
-                            settings.db_path, store.count(), root.path,
-                            f"worktree {workspace.path} on {workspace.branch}" if workspace
-                            else "no worktree")
+                            settings.db_path, store.count(), root.path, where)
+
+                def describe() -> str:
+                    peers = len(coordinator.active_processes())
+                    return f"instance {instance_id}: no API, {where}, {peers} peer(s)"
+
+                manager.ready(describe())
                 loop = InstanceLoop(settings, signals, coordinator, messages, watch,
                                     lambda current: handle_sighup(current, reload_settings),
-                                    log_message)
+                                    log_message, manager=manager,
+                                    check_health=lambda: database_answers(store),
+                                    describe=describe)
                 return loop.run()
             finally:
                 if workspace is not None:
@@ -107,6 +130,16 @@ def run(settings: Settings, options: ServeOptions,
                     watch.close()
     finally:
         signals.restore()
+
+
+def database_answers(store: MemoryStore) -> bool:
+    """Return True if the database answers a query (part of the watchdog's health check)."""
+    try:
+        store.database.read(lambda connection: connection.execute("SELECT 1").fetchall())
+    except MnemosyneError as error:
+        logger.error("database check failed: %s", error)
+        return False
+    return True
 
 
 def log_message(message: Message) -> None:

@@ -1,11 +1,23 @@
 """Everything that talks to systemd, and a no-op when not running under it.
 
-Must not: be needed off systemd; every function here degrades to doing nothing.
+sd_notify goes through the `sdnotify` package, wrapped to add what it lacks: it never reads
+WATCHDOG_USEC or WATCHDOG_PID, and it encodes latin-1 strictly and silently drops a message
+that does not fit (a STATUS with "→" would vanish), so STATUS text is made safe here first.
+`ServiceManager.from_environment()` reads NOTIFY_SOCKET, WATCHDOG_*, INVOCATION_ID and the unit
+name, then removes NOTIFY_SOCKET, WATCHDOG_* and LISTEN_* from the environment so that child
+processes (git, editors an agent starts) do not inherit them.
+Must not: decide when to notify (daemon/main.py and loop.py do); be needed off systemd.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from pathlib import Path
+
+INHERITED_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS",
+                       "LISTEN_PID", "LISTEN_FDNAMES")
+MAX_STATUS = 200
 
 
 def stderr_is_journal() -> bool:
@@ -19,3 +31,101 @@ def stderr_is_journal() -> bool:
     except OSError:
         return False
     return status.st_dev == int(device) and status.st_ino == int(inode)
+
+
+def under_systemd() -> bool:
+    """Return True when a service manager started this process (not merely an ancestor)."""
+    return bool(os.environ.get("INVOCATION_ID") or os.environ.get("NOTIFY_SOCKET"))
+
+
+def safe_status(text: str) -> str:
+    """Return *text* as one latin-1 line of at most 200 characters (what sdnotify can send)."""
+    line = " ".join(text.split()).replace("→", "->").replace("—", "-")
+    line = line.encode("latin-1", errors="replace").decode("latin-1")
+    return line[:MAX_STATUS]
+
+
+def unit_from_cgroup(cgroup_text: str) -> str | None:
+    """Return the `*.service` unit named in /proc/self/cgroup text, if any."""
+    for line in cgroup_text.splitlines():
+        hierarchy, _, path = line.partition(":")[2].partition(":")
+        if hierarchy in ("", "name=systemd"):
+            for part in reversed(path.split("/")):
+                if part.endswith(".service"):
+                    return part
+    return None
+
+
+@dataclasses.dataclass
+class ServiceManager:
+    """The notify socket and watchdog this process was given (all absent off systemd)."""
+
+    notifier: object | None = None
+    watchdog_usec: int | None = None
+    unit: str | None = None
+
+    @classmethod
+    def from_environment(cls) -> ServiceManager:
+        """Read what systemd passed, connect the notify socket, and hide it from children."""
+        environ = os.environ
+        notifier = None
+        if environ.get("NOTIFY_SOCKET"):
+            import sdnotify  # noqa: PLC0415 - only under a service manager
+
+            notifier = sdnotify.SystemdNotifier()
+            if getattr(notifier, "socket", None) is None:
+                notifier = None
+        watchdog = None
+        usec = environ.get("WATCHDOG_USEC", "")
+        watched_pid = environ.get("WATCHDOG_PID", "")
+        if usec.isdigit() and int(usec) > 0 and (not watched_pid
+                                                  or watched_pid == str(os.getpid())):
+            watchdog = int(usec)
+        unit = None
+        if environ.get("INVOCATION_ID"):
+            try:
+                unit = unit_from_cgroup(Path("/proc/self/cgroup").read_text())
+            except OSError:
+                unit = None
+        for name in INHERITED_VARIABLES:
+            environ.pop(name, None)
+        return cls(notifier, watchdog, unit)
+
+    @property
+    def watchdog_interval_s(self) -> float | None:
+        """Half of WatchdogSec: how often to send WATCHDOG=1, or None without a watchdog."""
+        return None if self.watchdog_usec is None else self.watchdog_usec / 2e6
+
+    def _send(self, *fields: str) -> None:
+        if self.notifier is not None:
+            self.notifier.notify("\n".join(fields))  # type: ignore[attr-defined]
+
+    def ready(self, status: str) -> None:
+        """READY=1: the store is open, the instance registered (and the API listening)."""
+        self._send("READY=1", f"STATUS={safe_status(status)}")
+
+    def status(self, text: str) -> None:
+        """STATUS=: the one line `systemctl status` shows."""
+        self._send(f"STATUS={safe_status(text)}")
+
+    def stopping(self) -> None:
+        """STOPPING=1: shutdown has begun."""
+        self._send("STOPPING=1", "STATUS=stopping")
+
+    def watchdog(self) -> None:
+        """WATCHDOG=1: the loop, the database and the registry heartbeat are healthy."""
+        self._send("WATCHDOG=1")
+
+    def close(self) -> None:
+        """Close the notify socket."""
+        sock = getattr(self.notifier, "socket", None)
+        if sock is not None:
+            sock.close()
+        self.notifier = None
+
+    def failed(self, reason: str, errno: int | None = None) -> None:
+        """STATUS= with why start-up failed, and ERRNO= when an OS error caused it."""
+        fields = [f"STATUS=failed: {safe_status(reason)}"]
+        if errno is not None:
+            fields.append(f"ERRNO={errno}")
+        self._send(*fields)

@@ -68,7 +68,7 @@ def ensure_parent_directory(path: Path) -> None:
         parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as error:
         raise UnavailableError(f"cannot create database directory {parent}: "
-                               f"{error.strerror or error}") from None
+                               f"{error.strerror or error}", error.errno) from None
 
 
 def _create_private(path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import socket
+import time
 
 import pytest
 
@@ -41,3 +43,55 @@ def test_serve_with_an_unusable_database_exits_3_with_one_line(start_daemon, db_
     assert daemon.wait() == 3
     assert daemon.lines == [f"mnemosyne: error: {db_path} is not a SQLite database "
                             "(or it is encrypted)"]
+
+
+def collect(server, until, timeout=15.0):
+    """Read datagrams from *server* until one satisfies *until*; return them all."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while not got or not until(got[-1]):
+        assert time.monotonic() < deadline, got
+        try:
+            got.append(server.recv(4096).decode("latin-1"))
+        except TimeoutError:
+            continue
+    return got
+
+
+def notify_server(tmp_path):
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(tmp_path / "notify.sock"))
+    server.settimeout(0.5)
+    return server
+
+
+def test_sd_notify_ready_watchdog_and_stopping(start_daemon, tmp_path):
+    server = notify_server(tmp_path)
+    try:
+        daemon = start_daemon("--instance-id", "a1b2c3d4", env={
+            "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "200000"})
+        first = collect(server, lambda datagram: "READY=1" in datagram)
+        assert first[-1].startswith("READY=1\nSTATUS=instance a1b2c3d4: no API, no worktree")
+        pings = collect(server, lambda datagram: datagram == "WATCHDOG=1")
+        pings += collect(server, lambda datagram: datagram == "WATCHDOG=1")
+        daemon.send(signal.SIGTERM)
+        rest = collect(server, lambda datagram: datagram.startswith("STOPPING=1"))
+        assert daemon.wait() == 0
+        assert rest[-1] == "STOPPING=1\nSTATUS=stopping"
+    finally:
+        server.close()
+
+
+def test_startup_failure_is_reported_to_systemd(start_daemon, tmp_path, db_path):
+    server = notify_server(tmp_path)
+    try:
+        blocker = tmp_path / "blocker"
+        blocker.write_text("")
+        daemon = start_daemon("--db", str(blocker / "sub" / "m.db"),
+                              env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock")})
+        assert daemon.wait() == 3
+        status = collect(server, lambda datagram: "failed" in datagram)
+        assert status[-1].startswith("STATUS=failed: cannot create database directory")
+        assert status[-1].endswith("ERRNO=20")  # ENOTDIR
+    finally:
+        server.close()

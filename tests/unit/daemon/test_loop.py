@@ -10,6 +10,7 @@ from mnemosyne.coord.queue import MessageQueue
 from mnemosyne.coord.root import prepare_root
 from mnemosyne.daemon.loop import InstanceLoop
 from mnemosyne.daemon.signals import SignalQueue
+from mnemosyne.daemon.systemd import ServiceManager
 
 KEY = b"k"
 
@@ -64,3 +65,30 @@ def test_heartbeat_failure_is_logged_not_raised(parts, caplog):
     coordinator.heartbeat = disk_full
     assert loop.send_heartbeat() is False
     assert "heartbeat failed" in caplog.text
+
+
+class RecordingNotifier:
+    def __init__(self):
+        self.sent = []
+
+    def notify(self, text):
+        self.sent.append(text)
+
+
+def test_watchdog_is_fed_only_while_healthy(parts):
+    settings, _root, coordinator, messages, signals, watch = parts
+    notifier = RecordingNotifier()
+    manager = ServiceManager(notifier=notifier, watchdog_usec=1_000_000)
+    health = {"database": True}
+    loop = InstanceLoop(settings, signals, coordinator, messages, watch, lambda s: s, print,
+                        manager=manager, check_health=lambda: health["database"],
+                        describe=lambda: "fine")
+    assert loop.feed_watchdog()
+    health["database"] = False
+    assert not loop.feed_watchdog()
+    health["database"] = True
+    loop.heartbeat_ok = False
+    assert not loop.feed_watchdog()
+    loop.update_status()
+    loop.update_status()
+    assert notifier.sent == ["WATCHDOG=1", "STATUS=fine"]

@@ -1,15 +1,101 @@
 import os
+import socket
 
-from mnemosyne.daemon.systemd import stderr_is_journal
+import pytest
+
+from mnemosyne.daemon import systemd
+from mnemosyne.daemon.systemd import ServiceManager, safe_status, unit_from_cgroup
+
+
+@pytest.fixture
+def notify_socket(tmp_path, monkeypatch):
+    """A datagram socket standing in for systemd's, bound to a path."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(tmp_path / "notify"))
+    server.settimeout(2)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify"))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def abstract_notify_socket(monkeypatch):
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    name = f"mnemosyne-test-{os.getpid()}"
+    server.bind("\0" + name)
+    server.settimeout(2)
+    monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)
+    yield server
+    server.close()
+
+
+def test_datagram_sequence(notify_socket, monkeypatch):
+    monkeypatch.setenv("WATCHDOG_USEC", "10000000")
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    manager = ServiceManager.from_environment()
+    assert manager.watchdog_interval_s == 5.0
+    manager.ready("instance a1b2c3d4 → no API")
+    manager.status("3 peers")
+    manager.watchdog()
+    manager.stopping()
+    manager.failed("cannot bind", 98)
+    manager.close()
+    received = [notify_socket.recv(4096) for _ in range(5)]
+    assert received == [b"READY=1\nSTATUS=instance a1b2c3d4 -> no API", b"STATUS=3 peers",
+                        b"WATCHDOG=1", b"STOPPING=1\nSTATUS=stopping",
+                        b"STATUS=failed: cannot bind\nERRNO=98"]
+
+
+def test_abstract_socket_and_variables_hidden_from_children(abstract_notify_socket,
+                                                             monkeypatch):
+    monkeypatch.setenv("LISTEN_FDS", "1")
+    manager = ServiceManager.from_environment()
+    manager.watchdog()
+    manager.close()
+    assert abstract_notify_socket.recv(64) == b"WATCHDOG=1"
+    for name in systemd.INHERITED_VARIABLES:
+        assert name not in os.environ
+
+
+def test_watchdog_meant_for_another_process_is_ignored(notify_socket, monkeypatch):
+    monkeypatch.setenv("WATCHDOG_USEC", "10000000")
+    monkeypatch.setenv("WATCHDOG_PID", "1")
+    manager = ServiceManager.from_environment()
+    assert manager.watchdog_interval_s is None
+    manager.close()
+
+
+def test_off_systemd_everything_is_a_no_op(monkeypatch):
+    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "INVOCATION_ID"):
+        monkeypatch.delenv(name, raising=False)
+    manager = ServiceManager.from_environment()
+    assert (manager.notifier, manager.watchdog_interval_s, manager.unit) == (None, None, None)
+    manager.ready("x")
+    manager.watchdog()
+    manager.stopping()
+    assert not systemd.under_systemd()
+
+
+def test_safe_status():
+    assert safe_status("a → b — c\nd") == "a -> b - c d"
+    assert safe_status("日本") == "??"
+    assert len(safe_status("x" * 500)) == 200
+
+
+def test_unit_name_from_cgroup():
+    v2 = "0::/user.slice/user-0.slice/user@0.service/app.slice/mnemosyne@a1b2c3d4.service\n"
+    assert unit_from_cgroup(v2) == "mnemosyne@a1b2c3d4.service"
+    v1 = ("12:pids:/x\n1:name=systemd:/user.slice/user@0.service/app.slice/"
+          "mnemosyne@a1b2c3d4.service\n0::/\n")
+    assert unit_from_cgroup(v1) == "mnemosyne@a1b2c3d4.service"
+    assert unit_from_cgroup("0::/user.slice/session-2.scope\n") is None
 
 
 def test_journal_stream_must_match_stderr(monkeypatch):
     status = os.fstat(2)
     monkeypatch.setenv("JOURNAL_STREAM", f"{status.st_dev}:{status.st_ino}")
-    assert stderr_is_journal()
+    assert systemd.stderr_is_journal()
     monkeypatch.setenv("JOURNAL_STREAM", f"{status.st_dev}:{status.st_ino + 1}")
-    assert not stderr_is_journal()
+    assert not systemd.stderr_is_journal()
     monkeypatch.setenv("JOURNAL_STREAM", "garbage")
-    assert not stderr_is_journal()
-    monkeypatch.delenv("JOURNAL_STREAM")
-    assert not stderr_is_journal()
+    assert not systemd.stderr_is_journal()
