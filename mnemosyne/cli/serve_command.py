@@ -10,11 +10,15 @@ configuration file and environment and applies the log level.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from mnemosyne.cli.output import add_root_flag
 from mnemosyne.config import Settings, resolve_settings
+from mnemosyne.coord.identity import new_instance_id, validate_instance_id
 from mnemosyne.coord.worktrees import MODES as WORKTREE_MODES
 from mnemosyne.daemon import main as daemon_main
+from mnemosyne.daemon.detach import run_detached
+from mnemosyne.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,13 +31,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--branch", metavar="NAME",
                         help="branch of the dedicated worktree (default: mnemosyne/ID); it "
                              "must not be checked out elsewhere")
+    parser.add_argument("--daemon", action="store_true",
+                        help="detach into the background (not under systemd); logs keep "
+                             "going to this command's stderr")
+    parser.add_argument("--pidfile", metavar="PATH",
+                        help="with --daemon: where to write the daemon's PID (default: "
+                             "~/.local/state/mnemosyne/mnemosyne-ID.pid)")
     add_root_flag(parser)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Hand over to the daemon."""
     flags = {"db_path": args.db, "log_level": args.log_level, "root": args.root}
-    options = daemon_main.ServeOptions(instance_id=args.instance_id, worktree=args.worktree,
+    instance_id = validate_instance_id(args.instance_id) if args.instance_id \
+        else new_instance_id()
+    options = daemon_main.ServeOptions(instance_id=instance_id, worktree=args.worktree,
                                        branch=args.branch)
-    return daemon_main.run(settings, options,
-                           lambda: resolve_settings(flags, config_path=args.config))
+
+    def serve() -> int:
+        return daemon_main.run(settings, options,
+                               lambda: resolve_settings(flags, config_path=args.config))
+
+    if not args.daemon:
+        if args.pidfile:
+            raise UsageError("--pidfile goes with --daemon")
+        return serve()
+    pidfile = Path(args.pidfile).absolute() if args.pidfile \
+        else settings.state_dir / f"mnemosyne-{instance_id}.pid"
+    return run_detached(pidfile, serve)
