@@ -121,15 +121,16 @@ def render_mnemosyne_conf_5() -> str:
     return "".join(text)
 
 
-PAGES = {"mnemosyne.1": render_mnemosyne_1, "mnemosyne.conf.5": render_mnemosyne_conf_5}
+PAGES = {"man1/mnemosyne.1": render_mnemosyne_1,
+         "man5/mnemosyne.conf.5": render_mnemosyne_conf_5}
 
 
 def write_pages(directory: Path) -> list[Path]:
-    """Write every page into *directory*; return their paths."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write every page into *directory* in the `manN/` layout `man` and MANPATH expect."""
     written = []
     for name, render in PAGES.items():
         path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(), encoding="utf-8")
         written.append(path)
     return written

@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--branch", metavar="NAME",
                         help="branch of the dedicated worktree (default: mnemosyne/ID); it "
                              "must not be checked out elsewhere")
+    parser.add_argument("--with-api", nargs="?", const="true", default="false",
+                        choices=("true", "false"), metavar="true|false",
+                        help="serve the HTTP API on the first free port from --api-addr")
+    parser.add_argument("--api-addr", metavar="HOST:PORT", help="first address the API tries "
+                        "(default: 127.0.0.1:3000, then the next 10 ports)")
+    parser.add_argument("--api-capacity", metavar="N", help="events kept for SSE resume")
     parser.add_argument("--daemon", action="store_true",
                         help="detach into the background (not under systemd); logs keep "
                              "going to this command's stderr")
@@ -46,7 +52,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     instance_id = validate_instance_id(args.instance_id) if args.instance_id \
         else new_instance_id()
     options = daemon_main.ServeOptions(instance_id=instance_id, worktree=args.worktree,
-                                       branch=args.branch)
+                                       branch=args.branch, with_api=args.with_api == "true")
 
     def serve() -> int:
         return daemon_main.run(settings, options,

@@ -44,6 +44,7 @@ class ServeOptions:
     instance_id: str | None = None
     worktree: str = "auto"
     branch: str | None = None
+    with_api: bool = False
 
 
 def take_workspace(options: ServeOptions, root: CoordinationRoot,
@@ -104,6 +105,9 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
             workspace = None
             try:
                 workspace = take_workspace(options, root, coordinator, Path.cwd())
+                if options.with_api:
+                    logger.warning("--with-api: this version has no HTTP API yet; running "
+                                   "without one (core functions are not affected)")
                 messages.receive()  # start the broadcast cursor before saying "ready"
                 where = (f"worktree {workspace.path} on {workspace.branch}" if workspace
                          else "no worktree")
