@@ -1,0 +1,83 @@
+"""mnemosyne@.service under a real systemd user manager (tests/systemd/sandbox.sh)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+pytestmark = pytest.mark.systemd
+
+
+@pytest.fixture(autouse=True)
+def units(user_manager):
+    user_manager.install_units()
+    yield
+    user_manager.systemctl("stop", "mnemosyne@*.service", check=False)
+    user_manager.systemctl("reset-failed", check=False)
+
+
+def test_start_reaches_active_with_status_and_registers_its_unit(user_manager):
+    user_manager.systemctl("start", "mnemosyne@a1b2c3d4")
+    assert user_manager.show("mnemosyne@a1b2c3d4", "ActiveState") == "active"
+    status = user_manager.show("mnemosyne@a1b2c3d4", "StatusText")
+    assert status.startswith("instance a1b2c3d4: no API, no worktree")
+    view = user_manager.instances()["a1b2c3d4"]
+    assert (view["state"], view["systemd_unit"]) == ("live", "mnemosyne@a1b2c3d4.service")
+    user_manager.systemctl("stop", "mnemosyne@a1b2c3d4")
+    assert user_manager.show("mnemosyne@a1b2c3d4", "ActiveState") == "inactive"
+    assert user_manager.instances() == {}
+
+
+def test_journal_has_the_daemons_lines_at_their_priorities(user_manager):
+    user_manager.systemctl("start", "mnemosyne@b1b2c3d4")
+    entries = user_manager.wait_for(lambda: [
+        entry for entry in user_manager.journal("-u", "mnemosyne@b1b2c3d4")
+        if entry.get("SYSLOG_IDENTIFIER") == "mnemosyne"], what="journal lines")
+    by_message = {entry["MESSAGE"]: entry["PRIORITY"] for entry in entries}
+    ready = next(message for message in by_message if "ready:" in message)
+    assert ready.startswith("[b1b2c3d4] ")
+    assert by_message[ready] == "6"
+    warning = next(message for message in by_message if "--with-api" in message)
+    assert by_message[warning] == "4"
+
+
+def test_sigkill_makes_systemd_restart_it_and_the_registry_follows(user_manager):
+    user_manager.systemctl("start", "mnemosyne@c1b2c3d4")
+    first = user_manager.show("mnemosyne@c1b2c3d4", "MainPID")
+    user_manager.run("kill", "-KILL", first)
+    second = user_manager.wait_for(
+        lambda: (pid := user_manager.show("mnemosyne@c1b2c3d4", "MainPID")) not in ("0", first)
+        and user_manager.show("mnemosyne@c1b2c3d4", "ActiveState") == "active" and pid,
+        what="a restart")
+    assert user_manager.show("mnemosyne@c1b2c3d4", "NRestarts") == "1"
+    view = user_manager.wait_for(lambda: (v := user_manager.instances().get("c1b2c3d4"))
+                                 and str(v["pid"]) == second and v, what="re-registration")
+    assert view["state"] == "live"
+
+
+def test_a_configuration_error_does_not_restart_in_a_loop(user_manager):
+    env = user_manager.config / "mnemosyne" / "d1b2c3d4.env"
+    env.write_text("MNEMOSYNE_ARGS=--no-such-flag\n")
+    try:
+        user_manager.systemctl("start", "mnemosyne@d1b2c3d4", check=False)
+        user_manager.wait_for(
+            lambda: user_manager.show("mnemosyne@d1b2c3d4", "ActiveState") == "failed",
+            what="failure")
+        assert user_manager.show("mnemosyne@d1b2c3d4", "ExecMainStatus") == "2"
+        assert user_manager.show("mnemosyne@d1b2c3d4", "NRestarts") == "0"
+    finally:
+        os.unlink(env)
+
+
+def test_the_target_stops_every_instance(user_manager):
+    user_manager.systemctl("start", "mnemosyne.target")
+    for instance in ("e1b2c3d4", "f1b2c3d4"):
+        user_manager.systemctl("start", f"mnemosyne@{instance}")
+    assert set(user_manager.instances()) == {"e1b2c3d4", "f1b2c3d4"}
+    user_manager.systemctl("stop", "mnemosyne.target")
+    for instance in ("e1b2c3d4", "f1b2c3d4"):  # stopping the target does not wait for them
+        user_manager.wait_for(lambda i=instance: user_manager.show(
+            f"mnemosyne@{i}", "ActiveState") == "inactive", what=f"{instance} to stop")
+        assert user_manager.show(f"mnemosyne@{instance}", "Result") == "success"
+    assert user_manager.instances() == {}  # clean stops: every entry was removed
