@@ -1,8 +1,10 @@
 """Configure logging once for every command: stderr, journald-aware, instance-tagged.
 
 When stderr is the journal's stream (systemd sets `JOURNAL_STREAM` to its device and inode),
-each line starts with the syslog priority `<N>` and carries no timestamp (journald adds one);
-otherwise lines read `2026-01-31T12:00:00Z INFO message`. Records carry the instance id when a
+records go to journald's native socket with their priority and a MNEMOSYNE_INSTANCE field
+(daemon/systemd.py), or, failing that, to stderr as lines starting with the syslog priority
+`<N>` and no timestamp (journald adds one); otherwise lines read
+`2026-01-31T12:00:00Z INFO message`. Records carry the instance id when a
 daemon sets one with `set_instance_context`, shown as `[a1b2c3d4]`.
 Must not: be called from library code; only `mnemosyne.cli` configures logging.
 """
@@ -39,8 +41,10 @@ class InstanceContextFilter(logging.Filter):
         self.instance_id: str | None = None
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Attach the prefix; never drops a record."""
+        """Attach the prefix, the id and the syslog priority; never drops a record."""
         record.instance_prefix = f"[{self.instance_id}] " if self.instance_id else ""
+        record.instance_id = self.instance_id
+        record.priority = syslog_priority(record.levelno)
         return True
 
 
@@ -73,17 +77,26 @@ def configure_logging(level: str, stream: TextIO, journal: bool) -> None:
 
     *journal* selects the `<N>` priority format for journald.
     """
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(_CONTEXT)
+    handler: logging.Handler = logging.StreamHandler(stream)
     if journal:
-        handler.setFormatter(JournalFormatter("%(instance_prefix)s%(message)s"))
+        from mnemosyne.daemon.systemd import journal_handler  # noqa: PLC0415
+
+        handler = journal_handler("mnemosyne") or handler
+        formatter: logging.Formatter = logging.Formatter("%(instance_prefix)s%(message)s")
+        if isinstance(handler, logging.StreamHandler):
+            formatter = JournalFormatter("%(instance_prefix)s%(message)s")
+        handler.setFormatter(formatter)
     else:
         handler.setFormatter(ConsoleFormatter(
             "%(asctime)s %(levelshort)s %(instance_prefix)s%(message)s",
             datefmt="%Y-%m-%dT%H:%M:%SZ"))
+    handler.addFilter(_CONTEXT)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
+        if getattr(old, "made_by_mnemosyne", False):
+            old.close()
+    handler.made_by_mnemosyne = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
 

@@ -12,9 +12,14 @@ Must not: decide when to notify (daemon/main.py and loop.py do); be needed off s
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import socket
+import struct
 from pathlib import Path
 
+JOURNAL_SOCKET = Path("/run/systemd/journal/socket")
+MAX_JOURNAL_MESSAGE = 48 * 1024
 INHERITED_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS",
                        "LISTEN_PID", "LISTEN_FDNAMES")
 MAX_STATUS = 200
@@ -129,3 +134,59 @@ class ServiceManager:
         if errno is not None:
             fields.append(f"ERRNO={errno}")
         self._send(*fields)
+
+
+class JournalHandler(logging.Handler):
+    """Log records to journald's native socket, each with MNEMOSYNE_INSTANCE and its priority.
+
+    LogExtraFields= would add the field, but a user manager does not export it to journald
+    (seen with systemd 252), so the daemon sets it itself. Records need the attributes that
+    logs.InstanceContextFilter adds.
+    """
+
+    def __init__(self, identifier: str, path: Path | None = None) -> None:
+        super().__init__()
+        self.identifier = identifier
+        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        try:
+            self.socket.connect(str(path or JOURNAL_SOCKET))
+        except OSError:
+            self.socket.close()
+            raise
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Send one record as a native journal entry."""
+        try:
+            message = self.format(record)[:MAX_JOURNAL_MESSAGE]
+            fields = {"MESSAGE": message, "PRIORITY": str(record.priority),  # type: ignore[attr-defined]
+                      "SYSLOG_IDENTIFIER": self.identifier, "LOGGER": record.name,
+                      "CODE_FILE": record.pathname, "CODE_LINE": str(record.lineno),
+                      "CODE_FUNC": record.funcName}
+            instance = getattr(record, "instance_id", None)
+            if instance:
+                fields["MNEMOSYNE_INSTANCE"] = instance
+            self.socket.send(b"".join(_journal_field(key, str(value))
+                                      for key, value in fields.items() if value is not None))
+        except Exception:  # noqa: BLE001 - logging must never raise; Handler reports it
+            self.handleError(record)
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.socket.close()
+        super().close()
+
+
+def _journal_field(key: str, value: str) -> bytes:
+    """Encode one field of the native protocol (length-prefixed when it spans lines)."""
+    data = value.encode("utf-8", errors="replace")
+    if b"\n" not in data:
+        return key.encode("ascii") + b"=" + data + b"\n"
+    return key.encode("ascii") + b"\n" + struct.pack("<Q", len(data)) + data + b"\n"
+
+
+def journal_handler(identifier: str) -> JournalHandler | None:
+    """Return a native journal handler if journald's socket is there, else None."""
+    try:
+        return JournalHandler(identifier)
+    except OSError:
+        return None

@@ -40,6 +40,9 @@ def test_journal_has_the_daemons_lines_at_their_priorities(user_manager):
     assert by_message[ready] == "6"
     warning = next(message for message in by_message if "--with-api" in message)
     assert by_message[warning] == "4"
+    tagged = user_manager.journal("MNEMOSYNE_INSTANCE=b1b2c3d4")
+    assert {entry["MESSAGE"] for entry in tagged} >= {ready, warning}
+    assert {entry["_SYSTEMD_UNIT"] for entry in tagged} == {"mnemosyne@b1b2c3d4.service"}
 
 
 def test_sigkill_makes_systemd_restart_it_and_the_registry_follows(user_manager):

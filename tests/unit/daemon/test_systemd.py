@@ -1,8 +1,10 @@
+import logging
 import os
 import socket
 
 import pytest
 
+from mnemosyne import logs
 from mnemosyne.daemon import systemd
 from mnemosyne.daemon.systemd import ServiceManager, safe_status, unit_from_cgroup
 
@@ -99,3 +101,29 @@ def test_journal_stream_must_match_stderr(monkeypatch):
     assert not systemd.stderr_is_journal()
     monkeypatch.setenv("JOURNAL_STREAM", "garbage")
     assert not systemd.stderr_is_journal()
+
+
+def test_journal_handler_sends_native_entries_with_the_instance(tmp_path):
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(tmp_path / "journal"))
+    handler = systemd.JournalHandler("mnemosyne", tmp_path / "journal")
+    handler.setFormatter(logging.Formatter("%(instance_prefix)s%(message)s"))
+    context = logs.InstanceContextFilter()
+    context.instance_id = "a1b2c3d4"
+    handler.addFilter(context)
+    record = logging.LogRecord("mnemosyne.x", logging.WARNING, __file__, 7, "two\nlines",
+                               None, None)
+    handler.handle(record)
+    datagram = server.recv(65536)
+    handler.close()
+    server.close()
+    assert b"PRIORITY=4\n" in datagram
+    assert b"SYSLOG_IDENTIFIER=mnemosyne\n" in datagram
+    assert b"MNEMOSYNE_INSTANCE=a1b2c3d4\n" in datagram
+    body = b"[a1b2c3d4] two\nlines"
+    assert b"MESSAGE\n" + len(body).to_bytes(8, "little") + body + b"\n" in datagram
+
+
+def test_no_journal_socket_means_no_handler(tmp_path, monkeypatch):
+    monkeypatch.setattr(systemd, "JOURNAL_SOCKET", tmp_path / "missing")
+    assert systemd.journal_handler("mnemosyne") is None
