@@ -61,6 +61,7 @@ class InstanceLoop:
         watchdog_s = self.manager.watchdog_interval_s
         next_watchdog = now if watchdog_s else math.inf
         while True:
+            self.hang_while_asked()
             for signum in self.signals.pending():
                 if signum in (signal.SIGTERM, signal.SIGINT):
                     self.manager.stopping()
@@ -83,6 +84,14 @@ class InstanceLoop:
                 next_watchdog = now + watchdog_s
             wait_s = max(0.0, min(next_heartbeat, next_rescan, next_watchdog) - time.monotonic())
             poller.poll(wait_s * 1000)
+
+    def hang_while_asked(self) -> None:
+        """Block, signals and all, while the test_hang_file setting's file exists (tests)."""
+        path = self.settings.test_hang_file
+        if path is not None and path.exists():
+            logger.warning("hanging while %s exists (test_hang_file)", path)
+            while path.exists():
+                time.sleep(0.1)
 
     def feed_watchdog(self) -> bool:
         """Send WATCHDOG=1 if the instance is healthy; return whether it was sent."""

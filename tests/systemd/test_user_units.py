@@ -84,3 +84,35 @@ def test_the_target_stops_every_instance(user_manager):
             f"mnemosyne@{i}", "ActiveState") == "inactive", what=f"{instance} to stop")
         assert user_manager.show(f"mnemosyne@{instance}", "Result") == "success"
     assert user_manager.instances() == {}  # clean stops: every entry was removed
+
+
+def test_a_hung_instance_is_killed_by_the_watchdog_and_restarted(user_manager):
+    dropin = user_manager.config / "systemd" / "user" / "mnemosyne@.service.d"
+    dropin.mkdir(exist_ok=True)
+    (dropin / "watchdog.conf").write_text("[Service]\nWatchdogSec=1s\n")
+    hang = user_manager.state / "hang"
+    env = user_manager.config / "mnemosyne" / "0a0b0c0d.env"
+    env.write_text(f"MNEMOSYNE_TEST_HANG_FILE={hang}\n")
+    user_manager.systemctl("daemon-reload")
+    try:
+        user_manager.systemctl("start", "mnemosyne@0a0b0c0d")
+        first = user_manager.show("mnemosyne@0a0b0c0d", "MainPID")
+        hang.touch()
+        # The manager's own lines about a user unit carry USER_UNIT=, which -u does not match.
+        user_manager.wait_for(lambda: any(
+            "Watchdog timeout" in entry.get("MESSAGE", "")
+            for entry in user_manager.journal("USER_UNIT=mnemosyne@0a0b0c0d.service")),
+            what="the watchdog to fire")
+        hang.unlink()
+        user_manager.wait_for(
+            lambda: user_manager.show("mnemosyne@0a0b0c0d", "ActiveState") == "active"
+            and user_manager.show("mnemosyne@0a0b0c0d", "MainPID") not in ("0", first),
+            what="the restart")
+        assert int(user_manager.show("mnemosyne@0a0b0c0d", "NRestarts")) >= 1
+        user_manager.wait_for(lambda: user_manager.instances().get("0a0b0c0d", {}).get(
+            "state") == "live", what="live again")
+    finally:
+        hang.unlink(missing_ok=True)
+        env.unlink()
+        (dropin / "watchdog.conf").unlink()
+        user_manager.systemctl("daemon-reload")
