@@ -116,3 +116,37 @@ def test_a_hung_instance_is_killed_by_the_watchdog_and_restarted(user_manager):
         env.unlink()
         (dropin / "watchdog.conf").unlink()
         user_manager.systemctl("daemon-reload")
+
+
+def test_eight_instances_started_at_once_each_register_with_their_unit(user_manager):
+    ids = [f"8888000{index}" for index in range(8)]
+    user_manager.systemctl("start", *(f"mnemosyne@{instance}" for instance in ids))
+    views = user_manager.wait_for(lambda: (v := user_manager.instances()) and len(v) == 8 and v,
+                                  what="8 registrations")
+    assert {view["systemd_unit"] for view in views.values()} == {
+        f"mnemosyne@{instance}.service" for instance in ids}
+    assert {view["state"] for view in views.values()} == {"live"}
+    user_manager.systemctl("stop", *(f"mnemosyne@{instance}" for instance in ids))
+    assert user_manager.instances() == {}
+
+
+def test_stop_removes_the_instances_clean_worktree(user_manager, git_repo):
+    dropin = user_manager.config / "systemd" / "user" / "mnemosyne@7e7e7e7e.service.d"
+    dropin.mkdir(parents=True, exist_ok=True)
+    (dropin / "repository.conf").write_text(f"[Service]\nWorkingDirectory={git_repo}\n")
+    env = user_manager.config / "mnemosyne" / "7e7e7e7e.env"
+    env.write_text("MNEMOSYNE_ARGS=--worktree always\n")
+    user_manager.systemctl("daemon-reload")
+    try:
+        user_manager.systemctl("start", "mnemosyne@7e7e7e7e")
+        worktree = user_manager.root / "worktrees" / "7e7e7e7e"
+        view = user_manager.instances()["7e7e7e7e"]
+        assert (view["worktree_path"], view["branch"]) == (str(worktree), "mnemosyne/7e7e7e7e")
+        assert "worktree" in user_manager.show("mnemosyne@7e7e7e7e", "StatusText")
+        user_manager.systemctl("stop", "mnemosyne@7e7e7e7e")
+        assert not worktree.exists()
+        assert user_manager.instances() == {}
+    finally:
+        env.unlink()
+        (dropin / "repository.conf").unlink()
+        user_manager.systemctl("daemon-reload")
