@@ -32,6 +32,7 @@ from mnemosyne.cli import (
     send_command,
     serve_command,
     show_command,
+    systemd_command,
     version_command,
 )
 from mnemosyne.config import LOG_LEVELS, resolve_settings
@@ -54,6 +55,7 @@ COMMANDS: dict[str, ModuleType] = {
     "instances": instances_command,
     "send": send_command,
     "inbox": inbox_command,
+    "systemd": systemd_command,
     "version": version_command,
 }
 

@@ -59,6 +59,7 @@ class UserManager:
         self.config = state / "config"
         self.data = state / "data"
         self.root = state / "coord"
+        self.program = PROGRAM
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         command = ["nsenter", "-t", str(self.inner_pid), "-p", "-m", "env",

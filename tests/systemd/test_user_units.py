@@ -150,3 +150,16 @@ def test_stop_removes_the_instances_clean_worktree(user_manager, git_repo):
         env.unlink()
         (dropin / "repository.conf").unlink()
         user_manager.systemctl("daemon-reload")
+
+
+def test_the_cli_installs_units_and_starts_a_new_instance(user_manager):
+    program = str(user_manager.program)
+    installed = user_manager.run(program, "systemd", "install").stdout
+    assert "mnemosyne@.service" in installed
+    unit = user_manager.run(program, "systemd", "new", "--start", "--instance-id",
+                            "9a9a9a9a").stdout.strip()
+    assert unit == "mnemosyne@9a9a9a9a.service"
+    assert user_manager.show(unit, "ActiveState") == "active"
+    user_manager.systemctl("stop", unit)
+    removed = user_manager.run(program, "systemd", "uninstall").stdout
+    assert removed.count("removed ") == 4
