@@ -1,6 +1,6 @@
 """Run every benchmark in turn; each prints one JSON document on stdout."""
 
-from bench import coordination, recall, writes
+from bench import coordination, daemon, recall, writes
 
-for benchmark in (writes, recall, coordination):
+for benchmark in (writes, recall, coordination, daemon):
     benchmark.main()

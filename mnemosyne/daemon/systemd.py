@@ -80,6 +80,9 @@ class ServiceManager:
             notifier = sdnotify.SystemdNotifier()
             if getattr(notifier, "socket", None) is None:
                 notifier = None
+            else:
+                # Never block on a full notify queue: a dropped STATUS beats a hung daemon.
+                notifier.socket.setblocking(False)
         watchdog = None
         usec = environ.get("WATCHDOG_USEC", "")
         watched_pid = environ.get("WATCHDOG_PID", "")

@@ -1,6 +1,7 @@
 import logging
 import os
 import socket
+import time
 
 import pytest
 
@@ -127,3 +128,13 @@ def test_journal_handler_sends_native_entries_with_the_instance(tmp_path):
 def test_no_journal_socket_means_no_handler(tmp_path, monkeypatch):
     monkeypatch.setattr(systemd, "JOURNAL_SOCKET", tmp_path / "missing")
     assert systemd.journal_handler("mnemosyne") is None
+
+
+def test_a_full_notify_queue_never_blocks_the_daemon(notify_socket):
+    """Regression: a reader that stopped reading froze instances inside sd_notify."""
+    manager = ServiceManager.from_environment()
+    began = time.monotonic()
+    for _ in range(5000):
+        manager.status("x" * 100)
+    manager.close()
+    assert time.monotonic() - began < 5
