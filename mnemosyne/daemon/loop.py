@@ -103,8 +103,8 @@ class InstanceLoop:
 
     def update_status(self) -> None:
         """Keep systemd's STATUS= line current (sent only when it changes)."""
-        if self.describe is None:
-            return
+        if self.describe is None or self.manager.notifier is None:
+            return  # nobody to tell: skip judging every registry entry
         text = self.describe()
         if text != self._last_status:
             self.manager.status(text)

@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 
 from mnemosyne.coord.identity import new_instance_id, validate_instance_id
-from mnemosyne.errors import MnemosyneError, UnavailableError
+from mnemosyne.errors import MnemosyneError, UnavailableError, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,8 @@ def new_instance(paths: UnitPaths, instance_id: str | None = None, args: str = "
     Raises UsageError for a bad id, MnemosyneError if systemctl fails.
     """
     instance_id = validate_instance_id(instance_id) if instance_id else new_instance_id()
+    if any(character in args for character in "\n\r\0"):
+        raise UsageError("--args must be one line: it becomes MNEMOSYNE_ARGS in an env file")
     paths.environment.mkdir(parents=True, exist_ok=True, mode=0o700)
     environment = paths.environment / f"{instance_id}.env"
     environment.write_text(f"MNEMOSYNE_ARGS={args}\n", encoding="utf-8")

@@ -92,3 +92,6 @@ def test_watchdog_is_fed_only_while_healthy(parts):
     loop.update_status()
     loop.update_status()
     assert notifier.sent == ["WATCHDOG=1", "STATUS=fine"]
+    silent = InstanceLoop(settings, signals, coordinator, messages, watch, lambda s: s, print,
+                          describe=lambda: 1 / 0)  # off systemd: never even computed
+    silent.update_status()

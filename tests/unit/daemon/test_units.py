@@ -33,6 +33,9 @@ def test_new_makes_an_id_and_rejects_bad_ones(tmp_path):
     assert unit.startswith("mnemosyne@") and len(unit) == len("mnemosyne@a1b2c3d4.service")
     with pytest.raises(UsageError):
         units.new_instance(paths, "BAD")
+    with pytest.raises(UsageError, match="one line"):
+        units.new_instance(paths, "a1b2c3d4", args="x\nMNEMOSYNE_DB_PATH=/elsewhere")
+    assert not (paths.environment / "a1b2c3d4.env").exists()
 
 
 def test_installed_units_match_the_repository_copies():
