@@ -72,7 +72,9 @@ class InstanceLoop:
             now = time.monotonic()
             if self.watch is not None and self.watch.drain():
                 next_rescan = now
-            if now >= next_rescan:
+            # A heartbeat wake-up also rescans the queue, so that with equal intervals the two
+            # timers always share one wake-up.
+            if now >= next_rescan or now >= next_heartbeat:
                 self.deliver_messages()
                 next_rescan = now + self.settings.poll_interval_s
             if now >= next_heartbeat:
