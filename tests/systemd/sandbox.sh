@@ -30,10 +30,10 @@ exec unshare --cgroup --mount --pid --fork --mount-proc --propagation private ba
   mkdir /sys/fs/cgroup/systemd /sys/fs/cgroup/unified
   mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
   mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified
-  mkdir -p /run/systemd
-  mount -t tmpfs run_systemd /run/systemd
+  # A private /run: systemd needs /run/systemd/system, journald writes /run/log/journal, and
+  # nothing here needs the host'"'"'s /run (the manager'"'"'s runtime dir is in STATE_DIR).
+  mount -t tmpfs run /run
   mkdir -p /run/systemd/system /run/systemd/journal /run/log
-  mount -t tmpfs run_log /run/log    # journald writes /run/log/journal: keep it private
   /lib/systemd/systemd-journald &
   while [ ! -S /run/systemd/journal/stdout ]; do sleep 0.05; done
   env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$SANDBOX_STATE" USER=root \
