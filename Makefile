@@ -11,9 +11,9 @@ PYTEST_ARGS ?=
 .PHONY: serve test test-floor bench lint clean
 
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
-	touch $@
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@
 
 serve: $(STAMP)
 	$(BIN)/mnemosyne serve
@@ -28,10 +28,10 @@ bench: $(STAMP)
 	@$(BIN)/python -m bench
 
 $(FLOOR_STAMP): pyproject.toml
-	test -x $(FLOOR_VENV)/bin/python || /usr/bin/python3 -m venv --system-site-packages $(FLOOR_VENV)
-	$(FLOOR_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	@test -x $(FLOOR_VENV)/bin/python || /usr/bin/python3 -m venv --system-site-packages $(FLOOR_VENV)
+	@$(FLOOR_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
 		--no-deps --no-build-isolation --no-index -e .
-	touch $@
+	@touch $@
 
 # The unit and integration suites on the oldest versions we support (needs .ci/debian-floor).
 test-floor: $(FLOOR_STAMP)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 
@@ -37,8 +40,6 @@ class DaemonProcess:
     """A `mnemosyne serve` child: read its stderr lines, signal it, always reap it."""
 
     def __init__(self, command: list[str], env: dict[str, str], cwd: Path) -> None:
-        import subprocess  # noqa: PLC0415
-        import threading  # noqa: PLC0415
 
         self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -60,7 +61,6 @@ class DaemonProcess:
 
     def wait_for_line(self, fragment: str, timeout: float = 15.0) -> str:
         """Return the first stderr line containing *fragment*; fail with all output if none."""
-        import time  # noqa: PLC0415
 
         deadline = time.monotonic() + timeout
         with self._changed:
@@ -85,9 +85,6 @@ class DaemonProcess:
 
     def stop(self) -> None:
         """TERM the whole process group, then KILL it if it lingers; always reap."""
-        import os  # noqa: PLC0415
-        import signal  # noqa: PLC0415
-        import subprocess  # noqa: PLC0415
 
         if self.process.poll() is None:
             try:

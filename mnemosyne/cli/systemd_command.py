@@ -13,6 +13,7 @@ import argparse
 
 from mnemosyne.config import Settings
 from mnemosyne.daemon import units
+from mnemosyne.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Do the action and say what was done."""
+    if args.action != "new" and (args.instance_id or args.args or args.start):
+        raise UsageError("--instance-id, --args and --start go with `systemd new`")
     paths = units.UnitPaths.for_config_dir(settings.config_dir.parent)
     if args.action == "install":
         for path in units.install(paths):

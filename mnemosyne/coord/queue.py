@@ -28,7 +28,6 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from mnemosyne.atomicfile import atomic_output
@@ -248,8 +247,3 @@ class MessageQueue:
         if new_names or not self.cursor_path.exists():
             with atomic_output(self.cursor_path, mode=0o600, durable=False) as stream:
                 json.dump(cursor, stream)
-
-
-def queued_names(directory: Path) -> list[str]:
-    """Return the names of the messages waiting in *directory*, oldest first."""
-    return sorted(name for name in os.listdir(directory) if not name.startswith("."))

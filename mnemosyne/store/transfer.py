@@ -35,7 +35,8 @@ REQUIRED_FIELDS = {"id", "namespace", "content", "memory_type", "importance", "c
                    "updated_at"}
 OPTIONAL_FIELDS = {"summary", "tags", "access_count", "last_accessed_at", "archived",
                    "superseded_by", "links"}
-LINK_FIELDS = {"target_id", "link_type", "strength", "created_at"}
+LINK_FIELDS_ORDER = ("target_id", "link_type", "strength", "created_at")
+LINK_FIELDS = set(LINK_FIELDS_ORDER)
 
 
 @dataclasses.dataclass
@@ -75,19 +76,17 @@ def export_memories(store: MemoryStore, output: IO[str], namespace: str | None =
         # One read transaction: a consistent snapshot even while other processes write.
         connection.execute("BEGIN")
         try:
+            links: dict[str, list[dict[str, Any]]] = {}
+            for source, *link in connection.execute(
+                    "SELECT source_id, target_id, link_type, strength, created_at "
+                    "FROM memory_links ORDER BY source_id, target_id, link_type"):
+                links.setdefault(source, []).append(dict(zip(LINK_FIELDS_ORDER, link,
+                                                             strict=True)))
             count = 0
-            rows = connection.execute(f"SELECT {MEMORY_COLUMNS} FROM memories {where} "
-                                      "ORDER BY created_at, seq", parameters)
-            link_cursor = connection.cursor()
-            for row in rows:
-                memory = memory_from_row(row)
-                links = link_cursor.execute(
-                    "SELECT target_id, link_type, strength, created_at FROM memory_links "
-                    "WHERE source_id=? ORDER BY target_id, link_type", (memory.id,)).fetchall()
-                record = memory.to_dict()
-                record["links"] = [dict(zip(("target_id", "link_type", "strength",
-                                             "created_at"), link, strict=True))
-                                   for link in links]
+            for row in connection.execute(f"SELECT {MEMORY_COLUMNS} FROM memories {where} "
+                                          "ORDER BY created_at, seq", parameters):
+                record = memory_from_row(row).to_dict()
+                record["links"] = links.get(record["id"], [])
                 output.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
                 output.write("\n")
                 count += 1

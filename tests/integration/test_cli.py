@@ -134,6 +134,8 @@ BAD_INPUT = [
     (("export", "-o", "/nonexistent/dir/out.jsonl"), 3, "cannot write"),
     (("config", "frobnicate"), 2, "invalid choice"),
     (("frobnicate",), 2, "invalid choice"),
+    (("systemd", "install", "--start"), 2, "go with `systemd new`"),
+    (("systemd", "new", "--instance-id", "NOPE"), 2, "invalid instance id"),
 ]
 
 

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from mnemosyne.coord import signing
-from mnemosyne.coord.queue import MessageQueue, queued_names
+from mnemosyne.coord.queue import MessageQueue
 from mnemosyne.coord.root import prepare_root
 from mnemosyne.errors import UsageError
 
@@ -15,6 +15,10 @@ KEY = b"k" * 32
 @pytest.fixture
 def root(tmp_path):
     return prepare_root(tmp_path / "coord", start=tmp_path)
+
+
+def queued_names(directory):
+    return sorted(name for name in os.listdir(directory) if not name.startswith("."))
 
 
 def queue(root, instance_id, key=KEY, **kwargs):
