@@ -190,6 +190,17 @@ SETTINGS: tuple[Setting, ...] = (
             env=("MNEMOSYNE_API_ADDR",)),
     Setting("api_capacity", lambda _: 1000, _positive_int,
             "events kept for SSE resume (Last-Event-ID)", env=("MNEMOSYNE_API_CAPACITY",)),
+    Setting("api_token", lambda _: None, _optional_text,
+            "bearer token the API requires (mandatory when api_addr is not loopback)",
+            env=("MNEMOSYNE_API_TOKEN",), secret=True),
+    Setting("api_max_subscribers", lambda _: 64, _positive_int,
+            "most SSE clients at once; more get 503 with Retry-After",
+            env=("MNEMOSYNE_API_MAX_SUBSCRIBERS",)),
+    Setting("api_max_body_bytes", lambda _: 262144, _positive_int,
+            "largest API request body accepted, in bytes (larger: 413)",
+            env=("MNEMOSYNE_API_MAX_BODY_BYTES",)),
+    Setting("api_keepalive_s", lambda _: 15.0, _positive_float,
+            "seconds between SSE keep-alive comments", env=("MNEMOSYNE_API_KEEPALIVE_S",)),
     Setting("heartbeat_interval_s", lambda _: 2.0, _positive_float,
             "seconds between registry heartbeats", env=("MNEMOSYNE_HEARTBEAT_INTERVAL_S",)),
     Setting("stale_threshold_s", lambda _: 30.0, _positive_float,
@@ -226,6 +237,10 @@ class Settings:
     shared_secret: str | None
     api_addr: str
     api_capacity: int
+    api_token: str | None
+    api_max_subscribers: int
+    api_max_body_bytes: int
+    api_keepalive_s: float
     heartbeat_interval_s: float
     stale_threshold_s: float
     poll_interval_s: float

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import http.client
+import json
 import os
 import signal
 import subprocess
 import threading
 import time
+import urllib.parse
 from pathlib import Path
+from typing import Any
 
 
 @dataclasses.dataclass
@@ -104,3 +108,100 @@ def run_git(*args: str, cwd: Path) -> str:
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True,
                           text=True).stdout
+
+
+@dataclasses.dataclass
+class HttpResult:
+    """One HTTP answer."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http_request(url: str, method: str = "GET", body: bytes | dict | None = None,
+         headers: dict[str, str] | None = None, timeout: float = 10.0) -> HttpResult:
+    """Send one request with http.client (no redirects, no retries) and read the answer."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    headers = dict(headers or {})
+    if isinstance(body, dict):
+        body = json.dumps(body).encode()
+        headers.setdefault("Content-Type", "application/json")
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    try:
+        connection.request(method, target, body=body, headers=headers)
+        response = connection.getresponse()
+        return HttpResult(response.status, {k.lower(): v for k, v in response.getheaders()},
+                          response.read())
+    finally:
+        connection.close()
+
+
+@dataclasses.dataclass
+class SseEvent:
+    """One event as a client parses it."""
+
+    event: str | None
+    id: str | None
+    data: str
+
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+
+class SseClient:
+    """A real EventSource-like client on http.client: read events with a timeout."""
+
+    def __init__(self, url: str, last_event_id: str | None = None, timeout: float = 10.0,
+                 headers: dict[str, str] | None = None) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port,
+                                                     timeout=timeout)
+        headers = {"Accept": "text/event-stream", **(headers or {})}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
+        target = (parts.path or "/events") + (f"?{parts.query}" if parts.query else "")
+        self.connection.request("GET", target, headers=headers)
+        self.response = self.connection.getresponse()
+        self.status = self.response.status
+        self.comments: list[str] = []
+
+    def next_event(self) -> SseEvent | None:
+        """Return the next event, or None when the stream ends. Raises TimeoutError."""
+        fields: dict[str, list[str]] = {}
+        while True:
+            raw = self.response.readline()
+            if not raw:
+                return None
+            line = raw.decode().rstrip("\r\n")
+            if not line:
+                if "data" in fields:
+                    return SseEvent(fields.get("event", [None])[-1], fields.get("id", [None])[-1],
+                                    "\n".join(fields["data"]))
+                continue
+            if line.startswith(":"):
+                self.comments.append(line[1:].strip())
+                continue
+            name, _, value = line.partition(":")
+            fields.setdefault(name, []).append(value.removeprefix(" "))
+
+    def events_until(self, predicate, limit: int = 10_000) -> list[SseEvent]:
+        """Read events until one satisfies *predicate* (included); return them all."""
+        seen = []
+        for _ in range(limit):
+            event = self.next_event()
+            if event is None:
+                raise AssertionError(f"stream ended before the event; saw {seen}")
+            seen.append(event)
+            if predicate(event):
+                return seen
+        raise AssertionError("no matching event")
+
+    def close(self) -> None:
+        self.connection.close()

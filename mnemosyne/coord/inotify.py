@@ -1,7 +1,8 @@
 """Wake up when a file is published into a directory: a small ctypes binding to Linux inotify.
 
-Only what the queue needs: watch one directory for files renamed or written into it, expose the
-descriptor for `poll`, and drain pending events. Where inotify is missing (another system, or
+Only what the daemon needs: watch one directory for files renamed or written into it (the
+queue), or for writes to one file in it (the database's WAL), expose the descriptor for `poll`,
+and drain pending events. Where inotify is missing (another system, or
 the per-user watch limit reached) `DirectoryWatch.open` returns None and callers fall back to
 rescanning on a timer — which they do anyway, for overflowed or missed events.
 Must not: interpret file names; it only says "something arrived".
@@ -13,13 +14,19 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import struct
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
+IN_MODIFY = 0x00000002
 IN_CLOSE_WRITE = 0x00000008
 IN_MOVED_TO = 0x00000080
+IN_CREATE = 0x00000100
 IN_Q_OVERFLOW = 0x00004000
+ARRIVALS = IN_MOVED_TO | IN_CLOSE_WRITE
+WRITES = IN_MODIFY | IN_CREATE
+EVENT_HEADER = struct.Struct("iIII")
 IN_NONBLOCK = os.O_NONBLOCK
 IN_CLOEXEC = os.O_CLOEXEC
 EVENT_BUFFER = 64 * 1024
@@ -39,28 +46,32 @@ def _load_libc() -> ctypes.CDLL | None:
 class DirectoryWatch:
     """An inotify descriptor watching one directory for arriving files."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, name: str | None = None) -> None:
         self.fd = fd
+        self.name = os.fsencode(name) if name is not None else None
 
     @classmethod
-    def open(cls, directory: Path) -> DirectoryWatch | None:
-        """Watch *directory*; return None (with a debug log) if inotify is not available."""
+    def open(cls, directory: Path, mask: int = ARRIVALS,
+             name: str | None = None) -> DirectoryWatch | None:
+        """Watch *directory* (only the file *name* in it, if given) for the *mask* events.
+
+        Returns None (with a warning) if inotify is not available.
+        """
         libc = _load_libc()
         if libc is None:
             return None
         fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if fd < 0:
-            logger.warning("inotify unavailable (%s); polling the queue instead",
+            logger.warning("inotify unavailable (%s); polling instead",
                            os.strerror(ctypes.get_errno()))
             return None
-        mask = IN_MOVED_TO | IN_CLOSE_WRITE
         if libc.inotify_add_watch(fd, os.fsencode(directory), mask) < 0:
             error = ctypes.get_errno()
             os.close(fd)
-            logger.warning("cannot watch %s (%s); polling the queue instead", directory,
+            logger.warning("cannot watch %s (%s); polling instead", directory,
                            os.strerror(error))
             return None
-        return cls(fd)
+        return cls(fd, name)
 
     def fileno(self) -> int:
         """Return the descriptor, readable when events are pending (for select/poll)."""
@@ -76,7 +87,20 @@ class DirectoryWatch:
                 return seen
             if not chunk:
                 return seen
-            seen = True
+            seen = seen or self.concerns_us(chunk)
+
+    def concerns_us(self, chunk: bytes) -> bool:
+        """Return True if *chunk* holds an event for our file (any event, with no file set)."""
+        if self.name is None:
+            return True
+        offset = 0
+        while offset + EVENT_HEADER.size <= len(chunk):
+            _, mask, _, length = EVENT_HEADER.unpack_from(chunk, offset)
+            start = offset + EVENT_HEADER.size
+            if mask & IN_Q_OVERFLOW or chunk[start:start + length].rstrip(b"\0") == self.name:
+                return True
+            offset = start + length
+        return False
 
     def close(self) -> None:
         """Stop watching."""

@@ -1,7 +1,8 @@
 """The instance's main loop: one thread that waits for whatever comes first and acts on it.
 
-It sleeps in `poll` on the signal self-pipe and the queue's inotify descriptor, with a timeout
-set by the next due timer: the registry heartbeat, the queue rescan that covers missed or
+It sleeps in `poll` on the signal self-pipe, the queue's inotify descriptor and any further
+watches (the database's WAL, when the API publishes memory events), with a timeout set by the
+next due timer: the registry heartbeat, the queue rescan that covers missed or
 overflowed inotify events, and the systemd watchdog. WATCHDOG=1 is sent from this loop only
 while the last heartbeat succeeded and the health check passes, so systemd kills and restarts
 an instance that hangs or breaks. SIGTERM and SIGINT end the loop (STOPPING=1, exit status 0);
@@ -45,7 +46,11 @@ class InstanceLoop:
     manager: ServiceManager = dataclasses.field(default_factory=ServiceManager)
     check_health: Callable[[], bool] = lambda: True
     describe: Callable[[], str] | None = None
+    watches: tuple[tuple[DirectoryWatch, Callable[[], None]], ...] = ()
+    on_heartbeat: Callable[[], None] | None = None
+    on_rescan: Callable[[], None] | None = None
     heartbeat_ok: bool = True
+    last_turn: float = dataclasses.field(default_factory=time.monotonic)
     _last_status: str = ""
 
     def run(self) -> int:
@@ -54,6 +59,8 @@ class InstanceLoop:
         poller.register(self.signals.fileno(), select.POLLIN)
         if self.watch is not None:
             poller.register(self.watch.fileno(), select.POLLIN)
+        for watch, _ in self.watches:
+            poller.register(watch.fileno(), select.POLLIN)
         now = time.monotonic()
         # A random phase, so that instances started together do not heartbeat in lockstep.
         next_heartbeat = now + random.uniform(0.5, 1.0) * self.settings.heartbeat_interval_s
@@ -69,16 +76,23 @@ class InstanceLoop:
                     return int(ExitCode.OK)
                 if signum == signal.SIGHUP:
                     self.settings = self.reload_settings(self.settings)
-            now = time.monotonic()
+            now = self.last_turn = time.monotonic()
             if self.watch is not None and self.watch.drain():
                 next_rescan = now
+            for watch, on_change in self.watches:
+                if watch.drain():
+                    on_change()
             # A heartbeat wake-up also rescans the queue, so that with equal intervals the two
             # timers always share one wake-up.
             if now >= next_rescan or now >= next_heartbeat:
                 self.deliver_messages()
+                if self.on_rescan is not None:
+                    self.on_rescan()
                 next_rescan = now + self.settings.poll_interval_s
             if now >= next_heartbeat:
                 self.heartbeat_ok = self.send_heartbeat()
+                if self.on_heartbeat is not None:
+                    self.on_heartbeat()
                 self.update_status()
                 next_heartbeat = now + self.settings.heartbeat_interval_s
             if watchdog_s and now >= next_watchdog:
@@ -86,6 +100,16 @@ class InstanceLoop:
                 next_watchdog = now + watchdog_s
             wait_s = max(0.0, min(next_heartbeat, next_rescan, next_watchdog) - time.monotonic())
             poller.poll(wait_s * 1000)
+
+    def health_problem(self) -> str | None:
+        """Return why the loop is unhealthy (for /health, from another thread), or None."""
+        stalled_s = time.monotonic() - self.last_turn
+        limit_s = 3 * max(self.settings.heartbeat_interval_s, self.settings.poll_interval_s)
+        if stalled_s > limit_s:
+            return f"main loop stalled for {stalled_s:.0f} s"
+        if not self.heartbeat_ok:
+            return "registry heartbeat failing"
+        return None
 
     def hang_while_asked(self) -> None:
         """Block, signals and all, while the test_hang_file setting's file exists (tests)."""

@@ -1,7 +1,8 @@
 """Run one instance: open the store, register, report ready, loop until told to stop.
 
 Start-up: open the store -> take the instance id and its liveness lock -> register in the
-process registry -> its worktree (coord/worktrees.py), recorded in both registries -> ready;
+process registry -> its worktree (coord/worktrees.py), recorded in both registries -> the API
+when asked (instance_api.py), its URL recorded in the registry -> ready;
 then `InstanceLoop` (loop.py) heartbeats, receives coordination messages and handles signals
 until SIGTERM or SIGINT (exit 0), after which the instance unregisters. SIGHUP re-reads the
 configuration and applies what can change at run time (the log level). The store keeps its WAL
@@ -26,6 +27,7 @@ from mnemosyne.coord.inotify import DirectoryWatch
 from mnemosyne.coord.queue import Message
 from mnemosyne.coord.root import CoordinationRoot, locate_git
 from mnemosyne.coord.worktrees import Workspace, close_workspace, open_workspace, wants_worktree
+from mnemosyne.daemon.instance_api import InstanceApi, refuse_exposed_api
 from mnemosyne.daemon.loop import InstanceLoop
 from mnemosyne.daemon.signals import SignalQueue
 from mnemosyne.daemon.systemd import ServiceManager
@@ -94,6 +96,8 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
     instance_id = validate_instance_id(options.instance_id) if options.instance_id \
         else new_instance_id()
     set_instance_context(instance_id)
+    if options.with_api:
+        refuse_exposed_api(settings)
     signals = SignalQueue()
     signals.install()
     try:
@@ -102,30 +106,32 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
             root, messages = coordinator.root, coordinator.messages
             watch = DirectoryWatch.open(root.queue)
             coordinator.register(systemd_unit=manager.unit)
-            workspace = None
+            workspace, api = None, None
+            loop = InstanceLoop(settings, signals, coordinator, messages, watch,
+                                lambda current: handle_sighup(current, reload_settings),
+                                log_message, manager=manager,
+                                check_health=lambda: database_answers(store))
             try:
                 workspace = take_workspace(options, root, coordinator, Path.cwd())
-                if options.with_api:
-                    logger.warning("--with-api: this version has no HTTP API yet; running "
-                                   "without one (core functions are not affected)")
-                messages.receive()  # start the broadcast cursor before saying "ready"
                 where = (f"worktree {workspace.path} on {workspace.branch}" if workspace
                          else "no worktree")
+                if options.with_api:
+                    api = InstanceApi.start(settings, store, coordinator, loop, where)
+                messages.receive()  # start the broadcast cursor before saying "ready"
                 logger.info("ready: database %s (%d memories), coordination root %s, %s",
                             settings.db_path, store.count(), root.path, where)
 
                 def describe() -> str:
                     peers = len(coordinator.active_processes())
-                    return f"instance {instance_id}: no API, {where}, {peers} peer(s)"
+                    serving = f"serving on {api.address_text}" if api else "no API"
+                    return f"instance {instance_id}: {serving}, {where}, {peers} peer(s)"
 
+                loop.describe = describe
                 manager.ready(describe())
-                loop = InstanceLoop(settings, signals, coordinator, messages, watch,
-                                    lambda current: handle_sighup(current, reload_settings),
-                                    log_message, manager=manager,
-                                    check_health=lambda: database_answers(store),
-                                    describe=describe)
                 return loop.run()
             finally:
+                if api is not None:
+                    api.stop()
                 if workspace is not None:
                     os.chdir(root.path)
                     close_workspace(workspace)

@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (1, "0001_initial.sql"),
+    (2, "0002_change_log.sql"),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 

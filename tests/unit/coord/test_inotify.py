@@ -32,4 +32,4 @@ def test_inotify_wakes_on_a_published_message(root):
 
 def test_watching_a_missing_directory_falls_back_to_polling(tmp_path, caplog):
     assert DirectoryWatch.open(tmp_path / "missing") is None
-    assert "polling the queue instead" in caplog.text
+    assert "polling instead" in caplog.text

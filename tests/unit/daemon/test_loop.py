@@ -95,3 +95,36 @@ def test_watchdog_is_fed_only_while_healthy(parts):
     silent = InstanceLoop(settings, signals, coordinator, messages, watch, lambda s: s, print,
                           describe=lambda: 1 / 0)  # off systemd: never even computed
     silent.update_status()
+
+
+def test_extra_watches_heartbeat_and_rescan_hooks(parts, tmp_path):
+    settings, _root, coordinator, messages, signals, watch = parts
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    extra = DirectoryWatch.open(watched)
+    calls = {"change": 0, "beat": 0, "rescan": 0}
+    loop = InstanceLoop(settings, signals, coordinator, messages, watch, lambda s: s, print,
+                        watches=((extra, lambda: calls.__setitem__("change", 1)),),
+                        on_heartbeat=lambda: calls.__setitem__("beat", 1),
+                        on_rescan=lambda: calls.__setitem__("rescan", 1))
+
+    def drive():
+        (watched / "file").write_text("x")
+        threading.Event().wait(0.3)
+        signals.received.put(signal.SIGTERM)
+        signal.raise_signal(signal.SIGUSR1)
+
+    threading.Thread(target=drive).start()
+    assert loop.run() == 0
+    extra.close()
+    assert calls == {"change": 1, "beat": 1, "rescan": 1}
+
+
+def test_health_problem_reports_a_stalled_loop_and_a_failing_heartbeat(parts):
+    settings, _root, coordinator, messages, signals, watch = parts
+    loop = InstanceLoop(settings, signals, coordinator, messages, watch, lambda s: s, print)
+    assert loop.health_problem() is None
+    loop.heartbeat_ok = False
+    assert loop.health_problem() == "registry heartbeat failing"
+    loop.last_turn -= 3600
+    assert "main loop stalled" in loop.health_problem()

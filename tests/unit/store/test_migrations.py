@@ -33,5 +33,5 @@ def test_newer_schema_is_refused(tmp_path):
 
 def test_applied_migration_is_reported(tmp_path):
     database = Database(tmp_path / "m.db")
-    assert database.migrate() == [1]
+    assert database.migrate() == [version for version, _ in migrations.MIGRATIONS]
     database.close()

@@ -1,0 +1,94 @@
+"""Run the API on cheroot (CherryPy's HTTP server) from a socket that is already listening.
+
+The pool has one thread per allowed SSE subscriber plus spare threads, so a full house of
+event streams never makes /health or the memory routes wait. Stopping closes the event hub
+first, which ends every open stream at once, then stops the server: a shutdown with 50 open
+streams takes well under two seconds.
+Must not: choose the port (ports.py does), or start CherryPy's engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from typing import Any
+
+from cheroot import wsgi
+
+from mnemosyne.api.events import EventHub
+
+logger = logging.getLogger(__name__)
+
+SPARE_THREADS = 16
+CONNECTION_TIMEOUT_S = 10
+SHUTDOWN_TIMEOUT_S = 1.5
+
+
+class HandedSocketServer(wsgi.Server):
+    """A cheroot WSGI server that serves a socket bound elsewhere instead of binding one."""
+
+    # How often idle keep-alive connections are checked for expiry: also how long stop() may
+    # wait for the selector loop, and the server's only periodic wake-up when idle.
+    expiration_interval = 1.0
+
+    def __init__(self, sock: socket.socket, app: Any, threads: int) -> None:
+        host, port = sock.getsockname()[:2]
+        super().__init__((host, port), app, numthreads=threads, server_name=host,
+                         request_queue_size=128, timeout=CONNECTION_TIMEOUT_S,
+                         shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        self.handed_socket = sock
+
+    def bind(self, family: int, type: int, proto: int = 0) -> socket.socket:
+        """Adopt the handed socket (called by prepare() in place of binding a new one)."""
+        del family, type, proto
+        self.socket = self.handed_socket
+        self.bind_addr = self.handed_socket.getsockname()[:2]
+        return self.socket
+
+    def stop(self) -> None:
+        """Stop without waiting out the selector's timeout: ask its loop to end, then wake it.
+
+        cheroot's own stop() waits for the loop to notice, which takes up to
+        expiration_interval; a connection to our own socket makes select() return now.
+        """
+        connections = getattr(self, "_connections", None)
+        if self.ready and hasattr(connections, "_stop_requested"):
+            connections._stop_requested = True  # the flag stop() sets
+            with contextlib.suppress(OSError), \
+                    socket.create_connection(self.bind_addr[:2], timeout=0.5):
+                pass
+        super().stop()
+
+    def error_log(self, msg: str = "", level: int = logging.INFO,
+                  traceback: bool = False) -> None:
+        """Send cheroot's complaints to our log instead of raw stderr."""
+        logger.log(level, "http server: %s", msg, exc_info=traceback)
+
+
+class ApiServer:
+    """The HTTP server of one instance, serving *app* in background threads."""
+
+    def __init__(self, sock: socket.socket, app: Any, hub: EventHub) -> None:
+        self.hub = hub
+        self.server = HandedSocketServer(sock, app, hub.max_subscribers + SPARE_THREADS)
+        self.port: int = sock.getsockname()[1]
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start serving (the socket already accepts connections)."""
+        self.server.prepare()
+        self._thread = threading.Thread(target=self.server.serve, name="api-server",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """End open event streams, then stop accepting and wait for the workers."""
+        self.hub.close()
+        if self._thread is None:
+            self.server.handed_socket.close()
+            return
+        self.server.stop()
+        self._thread.join(timeout=SHUTDOWN_TIMEOUT_S)
+        self._thread = None

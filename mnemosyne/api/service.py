@@ -1,0 +1,83 @@
+"""Put one instance's API together: address and token rules, port, event hub, routes, server.
+
+`start_api` returns a running `Api`, or None when every port is taken (the instance goes on
+without one, as the reference system does). A non-loopback address without a token is a
+configuration error: the daemon refuses to start rather than expose memories to the network.
+Must not: know about the registry or systemd (the daemon records the URL and reports it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from mnemosyne.api.events import EventHub
+from mnemosyne.api.front import FrontApp
+from mnemosyne.api.health import Check, DatabaseProbe, HealthEndpoint
+from mnemosyne.api.ports import ApiAddress, bind_first_free
+from mnemosyne.api.routes import ApiContext, build_application
+from mnemosyne.api.server import ApiServer
+from mnemosyne.api.sse import EventStream
+from mnemosyne.config import Settings
+from mnemosyne.errors import UsageError
+from mnemosyne.store.memories import MemoryStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Api:
+    """A running API: where it listens and the hub to publish events to."""
+
+    address: ApiAddress
+    hub: EventHub
+    server: ApiServer
+
+    @property
+    def url(self) -> str:
+        """Return the base URL (the one written to the registry)."""
+        return self.address.url
+
+    def stop(self) -> None:
+        """End the event streams and stop serving."""
+        self.server.stop()
+
+
+def check_exposure(address: ApiAddress, token: str | None) -> None:
+    """Refuse a non-loopback address without a token. Raises UsageError."""
+    if not address.is_loopback and not token:
+        raise UsageError(f"the API address {address.host} is reachable from other machines: "
+                         "set MNEMOSYNE_API_TOKEN (clients send it as a bearer token), or use "
+                         "a loopback address such as 127.0.0.1")
+
+
+def start_api(settings: Settings, instance_id: str, store: MemoryStore,
+              instances: Callable[[], list[dict[str, Any]]],
+              checks: tuple[Check, ...] = ()) -> Api | None:
+    """Bind, build and start the API; return it, or None if every port is in use.
+
+    Raises UsageError for an exposed address without a token, UnavailableError if the address
+    cannot be bound at all.
+    """
+    address = ApiAddress.parse(settings.api_addr)
+    check_exposure(address, settings.api_token)
+    sock = bind_first_free(address, instance_id)
+    if sock is None:
+        return None
+    try:
+        bound = dataclasses.replace(address, port=sock.getsockname()[1])
+        hub = EventHub(instance_id, settings.api_capacity, settings.api_max_subscribers)
+        context = ApiContext(store, hub, instances, settings.api_max_body_bytes)
+        health = HealthEndpoint(hub, bound.port, DatabaseProbe(settings.db_path), checks)
+        app = FrontApp({"/health": health,
+                        "/events": EventStream(hub, settings.api_keepalive_s)},
+                       build_application(context), settings.api_token)
+        server = ApiServer(sock, app, hub)
+        server.start()
+    except BaseException:
+        sock.close()
+        raise
+    logger.info("API server [%s] listening on %s", instance_id, bound.url)
+    return Api(bound, hub, server)

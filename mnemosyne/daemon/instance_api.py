@@ -1,0 +1,102 @@
+"""The instance's side of the API: start it, record its URL, feed it events, stop it.
+
+Started after registration and before READY=1, so the registry entry and systemd's STATUS=
+carry the URL the moment the instance reports ready. The API modules (CherryPy among them) are
+imported only here, only when --with-api asks for them: an instance without an API does not
+pay their start-up time or memory.
+Must not: choose ports or serve requests (mnemosyne.api does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import TYPE_CHECKING
+
+from mnemosyne.config import Settings
+from mnemosyne.coord.coordinator import CrossProcessCoordinator
+from mnemosyne.coord.inotify import WRITES, DirectoryWatch
+from mnemosyne.coord.queue import Message
+from mnemosyne.daemon.loop import InstanceLoop
+from mnemosyne.store.memories import MemoryStore
+
+if TYPE_CHECKING:
+    from mnemosyne.api.service import Api
+    from mnemosyne.daemon.publisher import EventPublisher
+
+logger = logging.getLogger(__name__)
+
+
+def refuse_exposed_api(settings: Settings) -> None:
+    """Refuse, before anything starts, an API address other machines reach without a token.
+
+    Raises UsageError (exit status 2, which the unit does not restart).
+    """
+    from mnemosyne.api.ports import ApiAddress  # noqa: PLC0415 - only with --with-api
+    from mnemosyne.api.service import check_exposure  # noqa: PLC0415
+
+    check_exposure(ApiAddress.parse(settings.api_addr), settings.api_token)
+
+
+@dataclasses.dataclass
+class InstanceApi:
+    """A running API, wired to the instance's loop."""
+
+    api: Api
+    publisher: EventPublisher
+    wal_watch: DirectoryWatch | None
+
+    @property
+    def address_text(self) -> str:
+        """Return HOST:PORT for status lines."""
+        return self.api.url.removeprefix("http://")
+
+    @classmethod
+    def start(cls, settings: Settings, store: MemoryStore,
+              coordinator: CrossProcessCoordinator, loop: InstanceLoop,
+              where: str) -> InstanceApi | None:
+        """Start the API and hook it into *loop*; return None if no port was free.
+
+        Raises UsageError or UnavailableError if the address is refused or cannot be bound.
+        """
+        from mnemosyne.api.service import start_api  # noqa: PLC0415 - only with --with-api
+        from mnemosyne.daemon.publisher import EventPublisher  # noqa: PLC0415
+        from mnemosyne.store.changes import ChangeFeed  # noqa: PLC0415
+
+        feed = ChangeFeed(store.database)
+        api = start_api(settings, coordinator.instance_id, store,
+                        lambda: [view.to_dict() for view in coordinator.instances()],
+                        checks=(loop.health_problem,))
+        if api is None:
+            return None
+        try:
+            coordinator.update(api_url=api.url)
+        except BaseException:
+            api.stop()
+            raise
+        publisher = EventPublisher(api.hub, coordinator, feed)
+        publisher.instance_started({"api_url": api.url, "where": where})
+        db_path = settings.db_path
+        wal_watch = DirectoryWatch.open(db_path.parent, WRITES, f"{db_path.name}-wal")
+        if wal_watch is None:
+            logger.warning("cannot watch %s: memory events are published at each queue "
+                           "rescan instead of at once", db_path.parent)
+            loop.on_rescan = publisher.database_changed
+        else:
+            loop.watches = (*loop.watches, (wal_watch, publisher.database_changed))
+        loop.on_heartbeat = publisher.after_heartbeat
+        log_message = loop.on_message
+
+        def on_message(message: Message) -> None:
+            log_message(message)
+            publisher.message_received(message)
+
+        loop.on_message = on_message
+        return cls(api, publisher, wal_watch)
+
+    def stop(self) -> None:
+        """Announce the stop, end the streams and the server."""
+        self.publisher.instance_stopping("stop requested")
+        self.api.stop()
+        if self.wal_watch is not None:
+            self.wal_watch.close()

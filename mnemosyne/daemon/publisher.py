@@ -1,0 +1,95 @@
+"""Turn what the instance sees into API events: its life, messages, peers, memory changes.
+
+The main loop calls in here: after each heartbeat (a `heartbeat` event, and `peer_joined` /
+`peer_left` from the difference in live peers), for each coordination message
+(`message_received`) and whenever the database's WAL is written (`memory_stored`,
+`memory_updated`, `memory_deleted` from the change journal, whoever made the change).
+Must not: block (each call is a file read or one indexed query), or raise into the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from mnemosyne.api.events import EventHub
+from mnemosyne.coord.coordinator import CrossProcessCoordinator
+from mnemosyne.coord.queue import Message
+from mnemosyne.errors import MnemosyneError
+from mnemosyne.store.changes import BATCH, ChangeFeed
+
+logger = logging.getLogger(__name__)
+
+CHANGE_EVENTS = {"stored": "memory_stored", "updated": "memory_updated",
+                 "deleted": "memory_deleted"}
+
+
+class EventPublisher:
+    """Publishes one instance's events to its hub."""
+
+    def __init__(self, hub: EventHub, coordinator: CrossProcessCoordinator,
+                 feed: ChangeFeed) -> None:
+        self.hub = hub
+        self.coordinator = coordinator
+        self.feed = feed
+        self.started = time.monotonic()
+        self.peers: dict[str, dict[str, Any]] = {}
+
+    def instance_started(self, details: dict[str, Any]) -> None:
+        """Announce this instance (the first event of its run)."""
+        self.hub.publish("instance_started", {"pid": os.getpid(), **details})
+        self.peers = self.live_peers()
+
+    def instance_stopping(self, reason: str) -> None:
+        """Announce the stop (the last event streams deliver before they end)."""
+        self.hub.publish("instance_stopping", {"reason": reason,
+                                               "uptime_s": self.uptime_s()})
+
+    def uptime_s(self) -> float:
+        """Return seconds since the instance started publishing."""
+        return round(time.monotonic() - self.started, 3)
+
+    def live_peers(self) -> dict[str, dict[str, Any]]:
+        """Return the other live instances' registry views, by id."""
+        return {view.instance_id: view.to_dict()
+                for view in self.coordinator.active_processes()}
+
+    def after_heartbeat(self) -> None:
+        """Publish peer arrivals and departures, then a heartbeat."""
+        try:
+            current = self.live_peers()
+        except (OSError, MnemosyneError) as error:
+            logger.warning("cannot read the registry for peer events: %s", error)
+            return
+        for peer_id in current.keys() - self.peers.keys():
+            entry = current[peer_id]
+            self.hub.publish("peer_joined", {"peer_id": peer_id, "pid": entry.get("pid"),
+                                             "api_url": entry.get("api_url"),
+                                             "systemd_unit": entry.get("systemd_unit")})
+        for peer_id in self.peers.keys() - current.keys():
+            self.hub.publish("peer_left", {"peer_id": peer_id})
+        self.peers = current
+        self.hub.publish("heartbeat", {"uptime_s": self.uptime_s(), "peers": len(current),
+                                       "subscribers": self.hub.subscribers})
+
+    def message_received(self, message: Message) -> None:
+        """Publish a coordination message that arrived for this instance."""
+        self.hub.publish("message_received", {
+            "message_id": message.id, "from_agent": message.from_agent,
+            "to_agent": message.to_agent, "message_type": message.message_type,
+            "sent_at": message.timestamp, "payload": message.payload})
+
+    def database_changed(self) -> None:
+        """Publish every memory change committed since the last call."""
+        while True:
+            try:
+                changes = self.feed.poll()
+            except MnemosyneError as error:
+                logger.warning("cannot read the change journal: %s", error)
+                return
+            for change in changes:
+                self.hub.publish(CHANGE_EVENTS[change.op], change.to_event_data())
+            if len(changes) < BATCH:
+                return

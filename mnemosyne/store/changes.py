@@ -1,0 +1,70 @@
+"""Tail the change journal: what was stored, changed or deleted since the last look.
+
+The journal (`change_log`, schema 0002) is written by triggers in the same transaction as the
+change, by whichever process made it, so a running instance sees memories stored through the
+CLI, another instance or its own API alike, in commit order and exactly once.
+Must not: decide what to do with a change (the daemon publishes events).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import apsw
+
+from mnemosyne.store.database import Database
+
+logger = logging.getLogger(__name__)
+
+PREVIEW_CHARS = 160
+BATCH = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One journal entry; the memory's details are None once it is gone."""
+
+    seq: int
+    op: str  # stored, updated or deleted
+    memory_id: str
+    namespace: str
+    memory_type: str | None
+    importance: int | None
+    preview: str | None
+
+    def to_event_data(self) -> dict[str, Any]:
+        """Return the event payload (no field names shared with the event envelope)."""
+        return {"memory_id": self.memory_id, "namespace": self.namespace,
+                "memory_type": self.memory_type, "importance": self.importance,
+                "preview": self.preview, "change_seq": self.seq}
+
+
+class ChangeFeed:
+    """A cursor into the change journal, starting at its end."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.cursor = database.read(lambda connection: connection.execute(
+            "SELECT coalesce(max(seq), 0) FROM change_log").fetchall()[0][0])
+
+    def poll(self) -> list[Change]:
+        """Return the changes committed since the last call, oldest first (at most 1,000)."""
+
+        def fetch(connection: apsw.Connection) -> list[Any]:
+            return connection.execute(
+                "SELECT c.seq, c.op, c.memory_id, c.namespace, m.memory_type, m.importance, "
+                f"substr(coalesce(m.summary, m.content), 1, {PREVIEW_CHARS}) "
+                "FROM change_log c LEFT JOIN memories m ON m.id = c.memory_id AND c.op != "
+                "'deleted' WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
+                (self.cursor, BATCH)).fetchall()
+
+        rows = self.database.read(fetch)
+        if rows and rows[0][0] > self.cursor + 1 and self.cursor:
+            logger.warning("change journal: %d changes were pruned before this instance "
+                           "read them", rows[0][0] - self.cursor - 1)
+        changes = [Change(*row) for row in rows]
+        if changes:
+            self.cursor = changes[-1].seq
+        return changes

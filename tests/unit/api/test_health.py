@@ -1,0 +1,96 @@
+"""GET /health: fields, the database probe, degraded answers."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from mnemosyne import __version__
+from mnemosyne.api.health import DatabaseProbe
+from tests.helpers import SseClient, http_request
+
+
+def test_health_reports_the_instance(running_api):
+    result = http_request(running_api.url + "/health")
+    assert result.status == 200
+    body = result.json()
+    assert body == {"status": "ok", "version": __version__, "instance_id": "a1b2c3d4",
+                    "subscribers": 0, "uptime_s": body["uptime_s"],
+                    "port": running_api.api.address.port, "db": "ok"}
+    assert body["uptime_s"] >= 0
+
+
+def test_subscribers_counts_open_streams(running_api):
+    clients = [SseClient(running_api.url + "/events") for _ in range(3)]
+    assert http_request(running_api.url + "/health").json()["subscribers"] == 3
+    for client in clients:
+        client.close()
+
+
+def test_a_failing_check_makes_it_degraded(make_api):
+    problems = [None]
+    running = make_api(checks=(lambda: problems[0],))
+    assert http_request(running.url + "/health").status == 200
+    problems[0] = "main loop stalled for 9 s"
+    result = http_request(running.url + "/health")
+    assert result.status == 503
+    body = result.json()
+    assert body["status"] == "degraded" and body["db"] == "ok"
+    assert body["problems"] == ["main loop stalled for 9 s"]
+
+
+def test_head_and_wrong_method(running_api):
+    assert http_request(running_api.url + "/health", "HEAD").status == 200
+    wrong = http_request(running_api.url + "/health", "DELETE")
+    assert wrong.status == 405 and wrong.headers["allow"] == "GET, HEAD"
+
+
+def test_probe_sees_a_removed_or_replaced_database(tmp_path):
+    path = tmp_path / "m.db"
+    path.write_bytes(b"x")
+    probe = DatabaseProbe(path)
+    assert probe.inspect() is None
+    with path.open("rb"):  # as SQLite keeps it open: its inode number cannot be reused
+        path.unlink()
+        assert "was removed" in probe.inspect()
+        path.write_bytes(b"y")
+        assert "replaced" in probe.inspect()
+
+
+def test_probe_sees_an_unwritable_directory(tmp_path):
+    directory = tmp_path / "d"
+    directory.mkdir()
+    (directory / "m.db").write_bytes(b"x")
+    probe = DatabaseProbe(directory / "m.db")
+    directory.chmod(0o500)
+    try:
+        problem = probe.inspect()
+    finally:
+        directory.chmod(0o700)
+    if os.geteuid() == 0:
+        assert problem is None  # root may write anyway: the integration test remounts it
+    else:
+        assert "is not writable" in problem
+
+
+def test_probe_caches_briefly(tmp_path):
+    path = tmp_path / "m.db"
+    path.write_bytes(b"x")
+    now = [0.0]
+    probe = DatabaseProbe(path, clock=lambda: now[0])
+    assert probe() is None
+    path.unlink()
+    assert probe() is None  # cached
+    now[0] = 0.3
+    assert "was removed" in probe()
+
+
+def test_degraded_when_the_database_file_is_removed(running_api):
+    running_api.store.database.path.rename(running_api.store.database.path.with_name("x"))
+    for _ in range(50):
+        result = http_request(running_api.url + "/health")
+        if result.status == 503:
+            break
+        time.sleep(0.05)
+    assert result.status == 503
+    assert result.json()["db"] == "error" and "was removed" in result.json()["problems"][0]

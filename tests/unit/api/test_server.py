@@ -1,0 +1,68 @@
+"""The cheroot server on a handed socket: serves it, and stops promptly with open streams."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+from mnemosyne.api.events import EventHub
+from mnemosyne.api.server import ApiServer
+from mnemosyne.api.sse import EventStream
+from tests.helpers import SseClient, http_request
+
+
+def hello(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hello"]
+
+
+def make_server(app=hello, max_subscribers=4):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    hub = EventHub("a1b2c3d4", 10, max_subscribers)
+    return ApiServer(sock, app, hub), sock.getsockname()[1]
+
+
+def test_serves_the_handed_socket():
+    server, port = make_server()
+    server.start()
+    try:
+        assert server.port == port
+        assert http_request(f"http://127.0.0.1:{port}/").body == b"hello"
+    finally:
+        server.stop()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0  # closed after stop
+
+
+def test_stop_without_start_closes_the_socket():
+    server, port = make_server()
+    server.stop()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_pool_is_larger_than_the_subscriber_cap():
+    server, _ = make_server(max_subscribers=50)
+    assert server.server.requests.min > 50
+    server.stop()
+
+
+def test_stop_ends_open_streams():
+    hub_holder = {}
+
+    def app(environ, start_response):
+        return hub_holder["stream"](environ, start_response)
+
+    server, port = make_server(app, max_subscribers=20)
+    hub_holder["stream"] = EventStream(server.hub, keepalive_s=60)
+    server.start()
+    clients = [SseClient(f"http://127.0.0.1:{port}/events") for _ in range(20)]
+    stopper = threading.Thread(target=server.stop)
+    stopper.start()
+    for client in clients:
+        assert client.next_event() is None
+        client.close()
+    stopper.join(10)
+    assert not stopper.is_alive()
