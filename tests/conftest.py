@@ -70,9 +70,10 @@ def start_daemon(isolated_env: dict[str, str], db_path: Path, tmp_path: Path):
     """Start `mnemosyne serve` children; every one is stopped and reaped at teardown."""
     started: list[DaemonProcess] = []
 
-    def start(*args: str, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> DaemonProcess:
-        command = [sys.executable, "-m", "mnemosyne", "--db", str(db_path), "serve", *args]
+    def start(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+              prefix: tuple[str, ...] = ()) -> DaemonProcess:
+        command = [*prefix, sys.executable, "-m", "mnemosyne", "--db", str(db_path), "serve",
+                   *args]
         daemon = DaemonProcess(command, {**isolated_env, **(env or {})}, cwd or tmp_path)
         started.append(daemon)
         return daemon

@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -205,3 +206,56 @@ class SseClient:
 
     def close(self) -> None:
         self.connection.close()
+
+
+def free_port_range(length: int) -> int:
+    """Return a first port such that *length* ports from it are free right now."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = probe.getsockname()[1]
+        if first + length > 65535:
+            continue
+        holders = []
+        try:
+            for port in range(first, first + length):
+                holder = socket.socket()
+                holders.append(holder)
+                holder.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for holder in holders:
+                holder.close()
+        return first
+    raise AssertionError("no free port range")
+
+
+def occupy(first: int, count: int) -> list[socket.socket]:
+    sockets = []
+    for port in range(first, first + count):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", port))
+        sock.listen()
+        sockets.append(sock)
+    return sockets
+
+
+def collect_datagrams(server, until, timeout=15.0):
+    """Read datagrams from *server* until one satisfies *until*; return them all."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while not got or not until(got[-1]):
+        assert time.monotonic() < deadline, got
+        try:
+            got.append(server.recv(4096).decode("latin-1"))
+        except TimeoutError:
+            continue
+    return got
+
+
+def notify_server(tmp_path):
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(tmp_path / "notify.sock"))
+    server.settimeout(0.5)
+    return server

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import signal
-import socket
-import time
 
 import pytest
+
+from tests.helpers import collect_datagrams as collect
+from tests.helpers import notify_server
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -43,26 +44,6 @@ def test_serve_with_an_unusable_database_exits_3_with_one_line(start_daemon, db_
     assert daemon.wait() == 3
     assert daemon.lines == [f"mnemosyne: error: {db_path} is not a SQLite database "
                             "(or it is encrypted)"]
-
-
-def collect(server, until, timeout=15.0):
-    """Read datagrams from *server* until one satisfies *until*; return them all."""
-    got = []
-    deadline = time.monotonic() + timeout
-    while not got or not until(got[-1]):
-        assert time.monotonic() < deadline, got
-        try:
-            got.append(server.recv(4096).decode("latin-1"))
-        except TimeoutError:
-            continue
-    return got
-
-
-def notify_server(tmp_path):
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    server.bind(str(tmp_path / "notify.sock"))
-    server.settimeout(0.5)
-    return server
 
 
 def test_sd_notify_ready_watchdog_and_stopping(start_daemon, tmp_path):

@@ -3,45 +3,12 @@
 from __future__ import annotations
 
 import logging
-import socket
 
 import pytest
 
 from mnemosyne.api.ports import ApiAddress, bind_first_free, candidate_ports
 from mnemosyne.errors import UnavailableError
-
-
-def free_port_range(length: int) -> int:
-    """Return a first port such that *length* ports from it are free right now."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = probe.getsockname()[1]
-        if first + length > 65535:
-            continue
-        holders = []
-        try:
-            for port in range(first, first + length):
-                holder = socket.socket()
-                holders.append(holder)
-                holder.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for holder in holders:
-                holder.close()
-        return first
-    raise AssertionError("no free port range")
-
-
-def occupy(first: int, count: int) -> list[socket.socket]:
-    sockets = []
-    for port in range(first, first + count):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", port))
-        sock.listen()
-        sockets.append(sock)
-    return sockets
+from tests.helpers import free_port_range, occupy
 
 
 def test_address_parsing_and_urls():

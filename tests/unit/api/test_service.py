@@ -8,7 +8,7 @@ from mnemosyne.api.ports import ApiAddress
 from mnemosyne.api.service import check_exposure, start_api
 from mnemosyne.config import resolve_settings
 from mnemosyne.errors import UsageError
-from tests.unit.api.test_ports import free_port_range, occupy
+from tests.helpers import free_port_range, occupy
 
 
 def test_exposed_address_needs_a_token():
