@@ -136,7 +136,8 @@ def http_request(url: str, method: str = "GET", body: bytes | dict | None = None
     if parts.query:
         target += "?" + parts.query
     try:
-        connection.request(method, target, body=body, headers=headers)
+        connection.request(method, target, body=body, headers=headers,
+                           encode_chunked="Transfer-Encoding" in headers)
         response = connection.getresponse()
         return HttpResult(response.status, {k.lower(): v for k, v in response.getheaders()},
                           response.read())

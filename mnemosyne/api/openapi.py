@@ -30,7 +30,10 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 MEMORY_ID = {"name": "memory_id", "in": "path", "required": True,
              "description": "a memory id, or a unique prefix of at least 4 hex digits",
-             "schema": {"type": "string", "minLength": 1, "maxLength": 64}}
+             "schema": {"type": "string", "pattern": "^[0-9a-f][0-9a-f-]{3,35}$"}}
+NAMESPACE = {"type": "string", "pattern": f"^({model.NAMESPACE_RE.pattern})$",
+             "example": "project:myapp"}
+TEXT = r"^[^\u0000]*\S[^\u0000]*$"  # not blank, no NUL
 
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error", "status"],
@@ -52,12 +55,15 @@ SCHEMAS: dict[str, Any] = {
                    "score": {"type": "number"}}},
     "NewMemory": {"type": "object", "required": ["content"], "additionalProperties": False,
                   "properties": {
-                      "content": {"type": "string", "minLength": 1},
-                      "namespace": {"type": "string", "example": "project:myapp"},
+                      "content": {"type": "string", "pattern": TEXT, "maxLength": 16384,
+                                  "description": "at most max_content_bytes UTF-8 bytes"},
+                      "namespace": NAMESPACE,
                       "importance": {"type": "integer", "minimum": 1, "maximum": 10},
-                      "tags": {"type": "array", "items": {"type": "string"}},
+                      "tags": {"type": "array", "maxItems": model.MAX_TAGS, "items": {
+                          "type": "string", "pattern": f"^{model.TAG_RE.pattern}$"}},
                       "memory_type": {"type": "string", "enum": list(model.MEMORY_TYPES)},
-                      "summary": {"type": "string"}}},
+                      "summary": {"type": "string", "pattern": TEXT, "nullable": True,
+                                  "maxLength": model.MAX_SUMMARY_LENGTH}}},
     "Health": {"type": "object",
                "required": ["status", "version", "instance_id", "subscribers", "uptime_s",
                             "port", "db"],
@@ -97,9 +103,11 @@ def openapi_document() -> dict[str, Any]:
                 "get": {"summary": "Recall memories (full text, importance, recency)",
                         "parameters": [
                             {"name": "q", "in": "query", "schema": {"type": "string"}},
-                            {"name": "namespace", "in": "query", "schema": {"type": "string"}},
-                            {"name": "type", "in": "query", "schema": {"type": "string"}},
-                            {"name": "tags", "in": "query", "schema": {"type": "string"}},
+                            {"name": "namespace", "in": "query", "schema": NAMESPACE},
+                            {"name": "type", "in": "query", "schema": {
+                                "type": "string", "enum": list(model.MEMORY_TYPES)}},
+                            {"name": "tags", "in": "query", "description": "TAG,TAG",
+                             "schema": {"type": "string"}},
                             {"name": "min_importance", "in": "query",
                              "schema": {"type": "integer", "minimum": 1, "maximum": 10}},
                             {"name": "limit", "in": "query",

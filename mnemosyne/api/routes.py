@@ -112,7 +112,12 @@ def read_json_body(max_bytes: int) -> dict[str, Any]:
     content_type = cherrypy.request.headers.get("Content-Type", "")
     if content_type.split(";")[0].strip().lower() != JSON_TYPE:
         raise cherrypy.HTTPError(415, "send the body as application/json")
-    raw = cherrypy.request.body.read(max_bytes + 1)
+    declared = cherrypy.request.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise cherrypy.HTTPError(413, f"request body is over {max_bytes} bytes")
+    # CherryPy's own body processing is off (it fails on e.g. multipart without a boundary):
+    # the raw stream is read here, never more than the limit allows.
+    raw = cherrypy.request.rfile.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise cherrypy.HTTPError(413, f"request body is over {max_bytes} bytes")
     try:
@@ -140,21 +145,47 @@ def single(params: dict[str, Any], name: str) -> str | None:
     return value
 
 
-class Memories:
-    """/memories and /memories/{id}."""
+class MemoryItem:
+    """/memories/{id}: one memory, by id or unique id prefix."""
 
     exposed = True
 
     def __init__(self, context: ApiContext) -> None:
         self.context = context
 
-    def GET(self, memory_id: str | None = None, **params: Any) -> bytes:  # noqa: N802
-        """Search (or list) memories, or fetch one by id or unique id prefix."""
+    def GET(self, memory_id: str, **params: Any) -> bytes:  # noqa: N802
+        """Return one memory."""
+        reject_unknown(set(params), set(), "query parameter")
         with mnemosyne_errors():
-            if memory_id is not None:
-                reject_unknown(set(params), set(), "query parameter")
-                return respond(self.context.store.get(memory_id).to_dict())
-            reject_unknown(set(params), QUERY_FIELDS, "query parameter")
+            return respond(self.context.store.get(memory_id).to_dict())
+
+    def DELETE(self, memory_id: str) -> bytes:  # noqa: N802
+        """Forget one memory; answer what was deleted."""
+        with mnemosyne_errors():
+            memory = self.context.store.forget(memory_id)
+        return respond(memory.to_dict())
+
+
+class Memories:
+    """/memories: search and store; /memories/{id} goes to MemoryItem."""
+
+    exposed = True
+
+    def __init__(self, context: ApiContext) -> None:
+        self.context = context
+        self.item = MemoryItem(context)
+
+    def _cp_dispatch(self, vpath: list[str]) -> MemoryItem | None:
+        """Route /memories/{id} (exactly one more segment) to the item resource."""
+        if len(vpath) != 1:
+            return None
+        cherrypy.request.params["memory_id"] = vpath.pop(0)
+        return self.item
+
+    def GET(self, **params: Any) -> bytes:  # noqa: N802
+        """Recall memories: full text, filters, importance and recency."""
+        reject_unknown(set(params), QUERY_FIELDS, "query parameter")
+        with mnemosyne_errors():
             query = make_recall_query(
                 single(params, "q") or "", namespace=single(params, "namespace"),
                 memory_types=single(params, "type"), tags=single(params, "tags"),
@@ -167,18 +198,17 @@ class Memories:
                 "memory_ids": [hit.memory.id for hit in hits]})
         return respond([hit.to_dict() for hit in hits])
 
-    def POST(self, *path: str) -> bytes:  # noqa: N802
+    def POST(self) -> bytes:  # noqa: N802
         """Store a memory from a JSON object; 201 with the stored memory."""
-        if path:
-            raise cherrypy.HTTPError(405, "POST goes to /memories")
         data = read_json_body(self.context.max_body_bytes)
         reject_unknown(set(data), MEMORY_FIELDS, "field")
         if "content" not in data:
             raise cherrypy.HTTPError(400, "field content is required")
+        tags = data.get("tags")
+        text_tags = tags is None or isinstance(tags, str) or (
+            isinstance(tags, list) and all(isinstance(tag, str) for tag in tags))
         with mnemosyne_errors():
-            tags = data.get("tags")
-            if (tags is not None and not isinstance(tags, str | list)) or \
-                    (isinstance(tags, list) and not all(isinstance(tag, str) for tag in tags)):
+            if not text_tags:
                 raise UsageError("tags must be a list of strings or a comma-separated string")
             memory = self.context.store.remember(
                 data["content"], namespace=data.get("namespace", "global"),
@@ -187,14 +217,6 @@ class Memories:
                 summary=data.get("summary"))
         cherrypy.response.headers["Location"] = f"/memories/{memory.id}"
         return respond(memory.to_dict(), 201)
-
-    def DELETE(self, memory_id: str | None = None) -> bytes:  # noqa: N802
-        """Forget one memory; answer what was deleted."""
-        if memory_id is None:
-            raise cherrypy.HTTPError(405, "DELETE needs /memories/{id}")
-        with mnemosyne_errors():
-            memory = self.context.store.forget(memory_id)
-        return respond(memory.to_dict())
 
 
 class Instances:
@@ -282,7 +304,7 @@ def build_application(context: ApiContext) -> cherrypy.Application:
         "request.show_tracebacks": False,
         "request.show_mismatched_params": False,
         "request.error_response": log_unexpected_error,
-        "request.body.maxbytes": context.max_body_bytes,
+        "request.process_request_body": False,
         "error_page.default": json_error_page,
         "tools.encode.on": False,
         "tools.mnemosyne_headers.on": True,

@@ -84,8 +84,24 @@ def test_bodies_that_are_not_json_objects(running_api):
 def test_body_over_the_limit_is_413(make_api):
     running = make_api(api_max_body_bytes=1000)
     big = {"content": "x" * 2000}
-    assert_error(post(running.url, big), 413, "")
+    assert_error(post(running.url, big), 413, "over 1000 bytes")
     assert running.store.count() == 0
+
+
+def test_chunked_body_over_the_limit_is_413(make_api):
+    running = make_api(api_max_body_bytes=1000)
+    chunks = iter([b'{"content": "', b"x" * 1500, b'"}'])
+    result = post(running.url, chunks, headers={"Content-Type": "application/json",
+                                                "Transfer-Encoding": "chunked"})
+    assert_error(result, 413, "over 1000 bytes")
+
+
+@pytest.mark.parametrize("content_type", ["multipart/form-data",
+                                          "application/x-www-form-urlencoded",
+                                          "application/json; charset=latin-1"])
+def test_odd_content_types_never_break_the_server(running_api, content_type):
+    result = post(running_api.url, b'{"content": "x"}', headers={"Content-Type": content_type})
+    assert result.status in (201, 415), result.body
 
 
 def test_content_over_the_store_limit_is_400(make_api):
