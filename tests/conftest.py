@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from mnemosyne.config import resolve_settings
+from mnemosyne.store import open_memory_store
 from mnemosyne.store.database import Database
 from mnemosyne.store.memories import MemoryStore
 from tests.helpers import CliResult, DaemonProcess, run_git
@@ -109,3 +113,45 @@ def git_repo(tmp_path: Path) -> Path:
     run_git("add", ".", cwd=repo)
     run_git("commit", "-q", "-m", "first", cwd=repo)
     return repo
+
+
+@dataclasses.dataclass
+class RunningApi:
+    """An API started in this process (CherryPy is imported only by tests that use one)."""
+
+    api: Any
+    store: MemoryStore
+
+    @property
+    def url(self) -> str:
+        return self.api.url
+
+
+@pytest.fixture
+def make_api(tmp_path: Path) -> Iterator:
+    """Start APIs on 127.0.0.1:0 with settings overrides; all are stopped at teardown."""
+    started: list[RunningApi] = []
+
+    from mnemosyne.api.service import start_api  # noqa: PLC0415
+
+    def make(instances=lambda: [], checks=(), **overrides) -> RunningApi:
+        environ = {"XDG_CONFIG_HOME": str(tmp_path / "config"),
+                   "XDG_DATA_HOME": str(tmp_path / "data")}
+        flags = {"db_path": str(tmp_path / "m.db"), "api_addr": "127.0.0.1:0", **overrides}
+        settings = resolve_settings(flags, environ=environ)
+        store = open_memory_store(settings)
+        api = start_api(settings, "a1b2c3d4", store, instances, checks)
+        assert api is not None
+        running = RunningApi(api, store)
+        started.append(running)
+        return running
+
+    yield make
+    for running in started:
+        running.api.stop()
+        running.store.close()
+
+
+@pytest.fixture
+def running_api(make_api) -> RunningApi:
+    return make_api()

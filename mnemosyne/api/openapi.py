@@ -136,6 +136,13 @@ def openapi_document() -> dict[str, Any]:
                             "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                     **_errors(400),
                     "503": _json(ERROR, "too many subscribers (see Retry-After)")}}},
+            "/events/recent": {"get": {
+                "summary": "The newest buffered events as JSON, oldest first",
+                "parameters": [{"name": "limit", "in": "query", "schema": {
+                    "type": "integer", "minimum": 1, "maximum": 10000}}],
+                "responses": {"200": _json({"type": "array", "items": {"type": "object"}},
+                                           "event envelopes"),
+                              **_errors(400)}}},
             "/openapi.json": {"get": {"summary": "This document",
                                       "responses": {"200": _json({"type": "object"},
                                                                  "OpenAPI 3")}}},

@@ -40,6 +40,7 @@ HTTP_STATUS_BY_EXIT_CODE = {
     ExitCode.UNAVAILABLE: 503,
 }
 MEMORY_FIELDS = {"content", "namespace", "importance", "tags", "memory_type", "summary"}
+MAX_RECENT = 10_000
 QUERY_FIELDS = {"q", "namespace", "type", "limit", "min_importance", "tags"}
 PAGE_SECURITY = ("default-src 'self'; connect-src 'self'; img-src 'self' data:; "
                  "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -233,6 +234,30 @@ class Instances:
             return respond(self.context.instances())
 
 
+class RecentEvents:
+    """/events/recent: the buffered events as JSON (for scripts and dashboard snapshots)."""
+
+    exposed = True
+
+    def __init__(self, context: ApiContext) -> None:
+        self.context = context
+
+    def GET(self, limit: str = "100", **params: Any) -> bytes:  # noqa: N802
+        """Return the newest *limit* buffered events, oldest first."""
+        reject_unknown(set(params), set(), "query parameter")
+        if not limit.isdigit() or not 1 <= int(limit) <= MAX_RECENT:
+            raise cherrypy.HTTPError(400, f"limit must be a whole number from 1 to {MAX_RECENT}")
+        events = self.context.hub.recent(int(limit))
+        return respond([event.envelope() for event in events])
+
+
+class Events:
+    """/events itself is served by front.py (SSE); here only what lies below it."""
+
+    def __init__(self, context: ApiContext) -> None:
+        self.recent = RecentEvents(context)
+
+
 class OpenApi:
     """/openapi.json: the description of every route."""
 
@@ -273,6 +298,7 @@ class Root(StaticFile):
         super().__init__("dashboard.html")
         self.memories = Memories(context)
         self.instances = Instances(context)
+        self.events = Events(context)
         self.openapi_json = OpenApi()
         self.dashboard_js = StaticFile("dashboard.js")
         self.dashboard_css = StaticFile("dashboard.css")

@@ -17,7 +17,9 @@ ENVIRONMENT_READERS = {"mnemosyne/config.py", "mnemosyne/daemon/systemd.py"}
 FORBIDDEN_IMPORTS = {
     "mnemosyne/store/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api"),
     "mnemosyne/coord/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api"),
-    "mnemosyne/api/": ("mnemosyne.cli", "mnemosyne.daemon"),
+    "mnemosyne/api/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.dash"),
+    "mnemosyne/dash/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api",
+                        "mnemosyne.store"),
     "mnemosyne/daemon/": ("mnemosyne.cli",),
 }
 MAX_COMMAND_LINES = 70

@@ -173,3 +173,16 @@ def test_every_response_has_the_security_headers(running_api):
         headers = http_request(running_api.url + path).headers
         assert headers["x-content-type-options"] == "nosniff", path
         assert "access-control-allow-origin" not in headers, path
+
+
+def test_recent_events_as_json(running_api):
+    hub = running_api.api.hub
+    for index in range(5):
+        hub.publish("e", {"n": index})
+    recent = http_request(running_api.url + "/events/recent?limit=2").json()
+    assert [event["data"]["n"] for event in recent] == [3, 4]
+    assert recent[0]["instance_id"] == "a1b2c3d4"
+    assert len(http_request(running_api.url + "/events/recent").json()) == 5
+    for bad in ("limit=0", "limit=x", "limit=10001", "other=1"):
+        assert_error(http_request(f"{running_api.url}/events/recent?{bad}"), 400, "")
+    assert_error(http_request(running_api.url + "/events/recent", "POST", b""), 405, "")
