@@ -1,6 +1,6 @@
 """Run every benchmark in turn; each prints one JSON document on stdout."""
 
-from bench import coordination, daemon, recall, writes
+from bench import api, coordination, daemon, recall, writes
 
-for benchmark in (writes, recall, coordination, daemon):
+for benchmark in (writes, recall, coordination, daemon, api):
     benchmark.main()

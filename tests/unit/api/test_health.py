@@ -6,7 +6,8 @@ import os
 import time
 
 from mnemosyne import __version__
-from mnemosyne.api.health import DatabaseProbe
+from mnemosyne.api.events import EventHub
+from mnemosyne.api.health import ANSWER_REUSE_S, DatabaseProbe, HealthEndpoint
 from tests.helpers import SseClient, http_request
 
 
@@ -32,11 +33,30 @@ def test_a_failing_check_makes_it_degraded(make_api):
     running = make_api(checks=(lambda: problems[0],))
     assert http_request(running.url + "/health").status == 200
     problems[0] = "main loop stalled for 9 s"
+    time.sleep(ANSWER_REUSE_S * 2)  # the previous answer may be reused this long
     result = http_request(running.url + "/health")
     assert result.status == 503
     body = result.json()
     assert body["status"] == "degraded" and body["db"] == "ok"
     assert body["problems"] == ["main loop stalled for 9 s"]
+
+
+def test_answer_is_reused_briefly():
+    now = [0.0]
+    checks = [None]
+    endpoint = HealthEndpoint(EventHub("a1b2c3d4", 10, 10), 1, lambda: None,
+                              (lambda: checks[0],), clock=lambda: now[0])
+    statuses = []
+
+    def ask():
+        endpoint({"REQUEST_METHOD": "GET"}, lambda status, headers: statuses.append(status))
+        return statuses[-1]
+
+    assert ask() == "200 OK"
+    checks[0] = "broken"
+    assert ask() == "200 OK"  # within the reuse window
+    now[0] += ANSWER_REUSE_S
+    assert ask() == "503 Service Unavailable"
 
 
 def test_head_and_wrong_method(running_api):

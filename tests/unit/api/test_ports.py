@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 import pytest
 
@@ -61,3 +62,9 @@ def test_port_zero_takes_any_free_port():
 def test_an_address_that_is_not_ours_is_an_error():
     with pytest.raises(UnavailableError, match=r"cannot listen on 192\.0\.2\.1"):
         bind_first_free(ApiAddress("192.0.2.1", 3000), "a1b2c3d4")
+
+
+def test_listening_socket_disables_nagle():
+    sock = bind_first_free(ApiAddress("127.0.0.1", 0), "a1b2c3d4")
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    sock.close()
