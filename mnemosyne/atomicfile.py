@@ -25,7 +25,8 @@ def atomic_output(path: Path, mode: int = 0o600, durable: bool = True) -> Iterat
     directory = path.parent
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
-        os.fchmod(fd, mode)
+        if mode != 0o600:  # mkstemp already made it 0600
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             yield stream
             stream.flush()

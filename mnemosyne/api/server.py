@@ -29,9 +29,9 @@ SHUTDOWN_TIMEOUT_S = 1.5
 class HandedSocketServer(wsgi.Server):
     """A cheroot WSGI server that serves a socket bound elsewhere instead of binding one."""
 
-    # How often idle keep-alive connections are checked for expiry: also how long stop() may
-    # wait for the selector loop, and the server's only periodic wake-up when idle.
-    expiration_interval = 1.0
+    # How often idle keep-alive connections are checked for expiry (their timeout is 10 s): the
+    # server's only periodic wake-up when idle. stop() wakes the loop itself.
+    expiration_interval = 10.0
 
     def __init__(self, sock: socket.socket, app: Any, threads: int) -> None:
         host, port = sock.getsockname()[:2]

@@ -46,6 +46,7 @@ class CrossProcessCoordinator:
         self.messages = MessageQueue(root, instance_id, key, max_bytes=message_size_cap,
                                      ttl_s=message_ttl_s)
         self.entry: dict[str, Any] | None = None
+        self._last_read: dict[str, Any] | None = None
 
     def register(self, **fields: Any) -> dict[str, Any]:
         """Take the liveness lock and write this instance's entry; return the entry.
@@ -82,11 +83,15 @@ class CrossProcessCoordinator:
         return self.entry
 
     def heartbeat(self) -> dict[str, Any]:
-        """Refresh this instance's heartbeat, re-adding the entry if the file lost it."""
+        """Refresh this instance's heartbeat, re-adding the entry if the file lost it.
+
+        The registry read for it is kept: `active_processes(fresh=False)` judges the peers
+        from it instead of reading the file again.
+        """
         if self.entry is None:
             raise RuntimeError("heartbeat() before register()")
-        self.entry = self.registry.put({**self.entry,
-                                        "last_heartbeat": utc_timestamp(self.clock())})
+        self.entry, self._last_read = self.registry.put_and_read(
+            {**self.entry, "last_heartbeat": utc_timestamp(self.clock())})
         return self.entry
 
     def send_message(self, to_agent: str | None, message_type: str,
@@ -116,9 +121,14 @@ class CrossProcessCoordinator:
         """Return every registry entry, judged now."""
         return self.registry.views()
 
-    def active_processes(self) -> list[InstanceView]:
-        """Return the live instances other than this one."""
-        return [view for view in self.registry.views()
+    def active_processes(self, fresh: bool = True) -> list[InstanceView]:
+        """Return the live instances other than this one.
+
+        With *fresh* False, judge the entries the last heartbeat read (if any) instead of
+        reading the registry again: the main loop asks right after each heartbeat.
+        """
+        entries = None if fresh else self._last_read
+        return [view for view in self.registry.views(entries, skip=self.instance_id)
                 if view.state == "live" and view.instance_id != self.instance_id]
 
     def cleanup_stale_processes(self) -> list[str]:

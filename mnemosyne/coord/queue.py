@@ -246,4 +246,4 @@ class MessageQueue:
         self._cursor = cursor
         if new_names or not self.cursor_path.exists():
             with atomic_output(self.cursor_path, mode=0o600, durable=False) as stream:
-                json.dump(cursor, stream)
+                stream.write(json.dumps(cursor))

@@ -97,13 +97,17 @@ class ProcessRegistry:
 
     def put(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Sign *entry* and store it under its instance id (replacing any); return it signed."""
+        return self.put_and_read(entry)[0]
+
+    def put_and_read(self, entry: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Like put(), and also return every entry as written (one read serves both)."""
         stored = signing.signed(entry, self.key)
 
-        def change(data: Document) -> None:
+        def change(data: Document) -> dict[str, Any]:
             data["instances"][stored["instance_id"]] = stored
+            return dict(data["instances"])
 
-        self.document.update(change)
-        return stored
+        return stored, self.document.update(change)
 
     def remove(self, instance_id: str) -> bool:
         """Remove one entry; return False if there was none."""
@@ -147,10 +151,15 @@ class ProcessRegistry:
             return False
         return not process_is_running(pid, start_time if isinstance(start_time, int) else None)
 
-    def views(self) -> list[InstanceView]:
-        """Return every entry judged now, oldest registration first."""
+    def views(self, entries: dict[str, dict[str, Any]] | None = None,
+              skip: str | None = None) -> list[InstanceView]:
+        """Return every entry (of *entries*, else the file's) judged now, oldest first.
+
+        *skip* leaves out one instance id without judging it.
+        """
         now = self.clock()
-        views = [self.judge(entry, now) for entry in self.entries().values()]
+        entries = self.entries() if entries is None else entries
+        views = [self.judge(entry, now) for key, entry in entries.items() if key != skip]
         return sorted(views, key=lambda view: (str(view.entry.get("registered_at")),
                                                view.instance_id))
 

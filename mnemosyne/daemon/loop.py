@@ -2,8 +2,8 @@
 
 It sleeps in `poll` on the signal self-pipe, the queue's inotify descriptor and any further
 watches (the database's WAL, when the API publishes memory events), with a timeout set by the
-next due timer: the registry heartbeat, the queue rescan that covers missed or
-overflowed inotify events, and the systemd watchdog. WATCHDOG=1 is sent from this loop only
+next due timer: the registry heartbeat, the queue rescan (every poll interval without inotify,
+a rare safety net with it) and the systemd watchdog. WATCHDOG=1 is sent from this loop only
 while the last heartbeat succeeded and the health check passes, so systemd kills and restarts
 an instance that hangs or breaks. SIGTERM and SIGINT end the loop (STOPPING=1, exit status 0);
 SIGHUP reloads.
@@ -30,6 +30,8 @@ from mnemosyne.daemon.systemd import ServiceManager
 from mnemosyne.errors import ExitCode, MnemosyneError
 
 logger = logging.getLogger(__name__)
+
+SAFETY_RESCAN_S = 30.0
 
 
 @dataclasses.dataclass
@@ -65,6 +67,7 @@ class InstanceLoop:
         # A random phase, so that instances started together do not heartbeat in lockstep.
         next_heartbeat = now + random.uniform(0.5, 1.0) * self.settings.heartbeat_interval_s
         next_rescan = now
+        rescan_s = self.rescan_interval_s()
         watchdog_s = self.manager.watchdog_interval_s
         next_watchdog = now if watchdog_s else math.inf
         while True:
@@ -82,13 +85,11 @@ class InstanceLoop:
             for watch, on_change in self.watches:
                 if watch.drain():
                     on_change()
-            # A heartbeat wake-up also rescans the queue, so that with equal intervals the two
-            # timers always share one wake-up.
-            if now >= next_rescan or now >= next_heartbeat:
+            if now >= next_rescan:
                 self.deliver_messages()
                 if self.on_rescan is not None:
                     self.on_rescan()
-                next_rescan = now + self.settings.poll_interval_s
+                next_rescan = now + rescan_s
             if now >= next_heartbeat:
                 self.heartbeat_ok = self.send_heartbeat()
                 if self.on_heartbeat is not None:
@@ -100,6 +101,17 @@ class InstanceLoop:
                 next_watchdog = now + watchdog_s
             wait_s = max(0.0, min(next_heartbeat, next_rescan, next_watchdog) - time.monotonic())
             poller.poll(wait_s * 1000)
+
+    def rescan_interval_s(self) -> float:
+        """Return how often the queue is read without being woken.
+
+        Without inotify: every poll_interval_s, the reference system's polling. With it, a
+        message wakes the loop at once and an overflow forces a rescan, so the timer is only a
+        safety net and runs rarely: an idle instance then wakes up for its heartbeat alone.
+        """
+        if self.watch is None or self.on_rescan is not None:
+            return self.settings.poll_interval_s
+        return max(self.settings.poll_interval_s, SAFETY_RESCAN_S)
 
     def health_problem(self) -> str | None:
         """Return why the loop is unhealthy (for /health, from another thread), or None."""

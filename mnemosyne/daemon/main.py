@@ -122,7 +122,9 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
                             settings.db_path, store.count(), root.path, where)
 
                 def describe() -> str:
-                    peers = len(coordinator.active_processes())
+                    # With the API, the publisher has just counted the peers for its events.
+                    peers = len(api.publisher.peers) if api else \
+                        len(coordinator.active_processes(fresh=False))
                     serving = f"serving on {api.address_text}" if api else "no API"
                     return f"instance {instance_id}: {serving}, {where}, {peers} peer(s)"
 

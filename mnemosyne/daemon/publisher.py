@@ -51,15 +51,15 @@ class EventPublisher:
         """Return seconds since the instance started publishing."""
         return round(time.monotonic() - self.started, 3)
 
-    def live_peers(self) -> dict[str, dict[str, Any]]:
-        """Return the other live instances' registry views, by id."""
+    def live_peers(self, fresh: bool = True) -> dict[str, dict[str, Any]]:
+        """Return the other live instances' registry views, by id (see active_processes)."""
         return {view.instance_id: view.to_dict()
-                for view in self.coordinator.active_processes()}
+                for view in self.coordinator.active_processes(fresh)}
 
     def after_heartbeat(self) -> None:
         """Publish peer arrivals and departures, then a heartbeat."""
         try:
-            current = self.live_peers()
+            current = self.live_peers(fresh=False)
         except (OSError, MnemosyneError) as error:
             logger.warning("cannot read the registry for peer events: %s", error)
             return

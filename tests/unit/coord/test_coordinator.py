@@ -78,3 +78,20 @@ def test_send_and_receive_messages_through_the_coordinator(root):
         ("JoinRequest", "bbbbbbbb"), ("Heartbeat", None)]
     assert alice.receive_messages() == []
     assert alice.active_processes()[0].instance_id == "bbbbbbbb"
+
+
+def test_peers_judged_from_the_heartbeat_read(root):
+    me = CrossProcessCoordinator(root, "a1b2c3d4", KEY)
+    me.register()
+    assert me.active_processes(fresh=False) == []  # no heartbeat yet: reads the file
+    peer = CrossProcessCoordinator(root, "bbbbbbbb", KEY)
+    peer.register()
+    me.heartbeat()
+    assert [view.instance_id for view in me.active_processes(fresh=False)] == ["bbbbbbbb"]
+    peer.unregister()
+    # until the next heartbeat the kept read still shows the peer; a fresh look does not
+    assert [view.instance_id for view in me.active_processes(fresh=False)] == ["bbbbbbbb"]
+    assert me.active_processes() == []
+    me.heartbeat()
+    assert me.active_processes(fresh=False) == []
+    me.unregister()

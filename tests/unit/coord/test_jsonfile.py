@@ -51,3 +51,22 @@ def test_32_processes_lose_no_update(tmp_path):
         assert worker.exitcode == 0
     assert make(tmp_path).read()["items"]["n"] == 32 * 25
     assert json.loads((tmp_path / "doc.json").read_text())["items"]["n"] == 800
+
+
+def test_own_last_write_is_reused_and_anyone_elses_is_read(tmp_path):
+    def make():
+        return LockedJsonFile(tmp_path / "doc.json", tmp_path / "doc.lock",
+                              lambda: {"n": 0}, lambda data: isinstance(data, dict))
+
+    mine, theirs = make(), make()
+
+    def bump(data):
+        data["n"] += 1
+        return data["n"]
+
+    assert mine.update(bump) == 1
+    assert mine.update(bump) == 2  # reused its own write (the file did not change)
+    assert theirs.update(bump) == 3  # another writer: a new file
+    assert mine.update(bump) == 4  # so this one reads it again
+    (tmp_path / "doc.json").write_text('{"n": 10}')  # edited in place, same inode
+    assert mine.update(bump) == 11
