@@ -83,6 +83,7 @@ def render_mnemosyne_1() -> str:
         text.append(_options(sub, skip=global_flags))
     text.append(".SH EXIT STATUS\n")
     text += [f".TP\n.B {code.value}\n{escape(code.describe())}\n" for code in ExitCode]
+    text.append(http_api_section())
     text.append(".SH ENVIRONMENT\n")
     for setting in SETTINGS:
         for variable in setting.env:
@@ -95,7 +96,65 @@ def render_mnemosyne_1() -> str:
                 ".I ~/.config/mnemosyne/config.toml\nthe configuration file, see "
                 "\\fBmnemosyne.conf\\fR(5)\n.TP\n.I DB\\-lock\nthe writer queue's lock file, "
                 "next to the database\n")
-    text.append(".SH SEE ALSO\n\\fBmnemosyne.conf\\fR(5), \\fBsqlite3\\fR(1)\n")
+    text.append(".SH SEE ALSO\n\\fBmnemosyne\\-dash\\fR(1), \\fBmnemosyne.conf\\fR(5), "
+                "\\fBsqlite3\\fR(1)\n")
+    return "".join(text)
+
+
+def http_api_section() -> str:
+    """Return the HTTP API section of mnemosyne(1), from the served OpenAPI document."""
+    from mnemosyne.api.openapi import openapi_document  # noqa: PLC0415
+
+    text = [".SH HTTP API\n" + paragraphs(
+        "\"serve --with-api\" listens on the first free port from --api-addr "
+        "(default 127.0.0.1:3000, then the next ten ports; port 0: any). When every port is "
+        "taken the instance runs without an API and says so. The URL is written to the "
+        "registry (\"mnemosyne instances\") before the instance reports ready. An address "
+        "other machines can reach requires MNEMOSYNE_API_TOKEN, sent as \"Authorization: "
+        "Bearer TOKEN\" (or ?access_token= for EventSource). Errors are JSON objects "
+        "{\"error\": message, \"status\": code}; the full description is served at "
+        "/openapi.json.")]
+    for path, item in openapi_document()["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            text.append(f".TP\n.B {method.upper()} {escape(path)}\n"
+                        f"{escape(operation['summary'])}\n")
+    return "".join(text)
+
+
+def render_mnemosyne_dash_1() -> str:
+    """Return the roff source of mnemosyne-dash(1)."""
+    from mnemosyne.cli import dash  # noqa: PLC0415
+
+    parser = dash.build_parser()
+    text = [HEADER.format(name="MNEMOSYNE-DASH", section="1", date=DATE, version=__version__,
+                          manual="User Commands")]
+    text.append(".SH NAME\nmnemosyne\\-dash \\- live terminal dashboard for mnemosyne "
+                "instances\n")
+    text.append(".SH SYNOPSIS\n.B " + escape(" ".join(parser.format_usage().split()[1:]))
+                + "\n")
+    text.append(".SH DESCRIPTION\n" + paragraphs(
+        dash.__doc__.split("Must not:")[0].split("\n\n", 1)[1]))
+    text.append(paragraphs(
+        "The screen shows the instances watched (stream state, health, database, uptime, port, "
+        "SSE subscribers), their live events newest first (heartbeats hidden unless asked "
+        "for), and the registry. A dropped stream is retried with backoff (0.5 s doubling to "
+        "10 s) and resumed with Last-Event-ID; while an instance cannot be reached its row "
+        "says DOWN, why, and when the next attempt is. Keys: f shows the next event type "
+        "(then all again), h shows or hides heartbeats, q quits."))
+    text.append(".SH OPTIONS\n" + _options(parser, skip=set()))
+    text.append(".SH EXIT STATUS\n.TP\n.B 0\nsuccess\n.TP\n.B 2\ninvalid command line or "
+                "configuration\n.TP\n.B 3\nwith \\-\\-once: an instance did not answer (the "
+                "snapshot still lists it)\n.TP\n.B 5\nwith \\-\\-all: no live instance with an "
+                "API in the registry\n")
+    text.append(".SH ENVIRONMENT\n.TP\n.B MNEMOSYNE_API_TOKEN\nbearer token for instances "
+                "that require one\n.TP\n.B MNEMOSYNE_ROOT\ncoordination directory whose "
+                "registry \\-\\-all reads\n")
+    text.append(".SH EXAMPLES\n.nf\nmnemosyne\\-dash \\-\\-api http://127.0.0.1:3000 \\-\\-api "
+                "http://127.0.0.1:3001\nmnemosyne\\-dash \\-\\-all\nmnemosyne\\-dash \\-\\-all "
+                "\\-\\-once \\-\\-format json | jq '.instances[].health.status'\n.fi\n")
+    text.append(".SH SEE ALSO\n\\fBmnemosyne\\fR(1)\n")
     return "".join(text)
 
 
@@ -122,6 +181,7 @@ def render_mnemosyne_conf_5() -> str:
 
 
 PAGES = {"man1/mnemosyne.1": render_mnemosyne_1,
+         "man1/mnemosyne-dash.1": render_mnemosyne_dash_1,
          "man5/mnemosyne.conf.5": render_mnemosyne_conf_5}
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import free_port_range
+
 SANDBOX = Path(__file__).with_name("sandbox.sh")
 REPOSITORY = Path(__file__).resolve().parents[2]
 PROGRAM = Path(sys.executable).with_name("mnemosyne")
@@ -89,9 +91,12 @@ class UserManager:
                 unit.read_text().replace("/usr/bin/mnemosyne", str(PROGRAM)))
         env = self.config / "mnemosyne"
         env.mkdir(parents=True, exist_ok=True)
+        # The sandbox shares the host's network: give the APIs eleven ports nobody uses.
+        self.api_first_port = free_port_range(11)
         (env / "common.env").write_text(
             f"MNEMOSYNE_DB_PATH={self.data / 'm.db'}\nMNEMOSYNE_ROOT={self.root}\n"
-            f"MNEMOSYNE_SHARED_SECRET={SECRET}\nMNEMOSYNE_ARGS={args}\n")
+            f"MNEMOSYNE_SHARED_SECRET={SECRET}\nMNEMOSYNE_ARGS={args}\n"
+            f"MNEMOSYNE_API_ADDR=127.0.0.1:{self.api_first_port}\n")
         self.systemctl("daemon-reload")
 
     def instances(self) -> dict[str, dict]:

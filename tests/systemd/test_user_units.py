@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from tests.helpers import http_request, occupy
+
 pytestmark = pytest.mark.systemd
 
 
@@ -21,16 +23,24 @@ def test_start_reaches_active_with_status_and_registers_its_unit(user_manager):
     user_manager.systemctl("start", "mnemosyne@a1b2c3d4")
     assert user_manager.show("mnemosyne@a1b2c3d4", "ActiveState") == "active"
     status = user_manager.show("mnemosyne@a1b2c3d4", "StatusText")
-    assert status.startswith("instance a1b2c3d4: no API, no worktree")
+    port = user_manager.api_first_port
+    assert status.startswith(f"instance a1b2c3d4: serving on 127.0.0.1:{port}, no worktree")
     view = user_manager.instances()["a1b2c3d4"]
     assert (view["state"], view["systemd_unit"]) == ("live", "mnemosyne@a1b2c3d4.service")
+    assert view["api_url"] == f"http://127.0.0.1:{port}"  # set before READY=1
+    assert http_request(view["api_url"] + "/health").json()["instance_id"] == "a1b2c3d4"
     user_manager.systemctl("stop", "mnemosyne@a1b2c3d4")
     assert user_manager.show("mnemosyne@a1b2c3d4", "ActiveState") == "inactive"
     assert user_manager.instances() == {}
 
 
 def test_journal_has_the_daemons_lines_at_their_priorities(user_manager):
-    user_manager.systemctl("start", "mnemosyne@b1b2c3d4")
+    held = occupy(user_manager.api_first_port, 11)  # so that the instance logs a warning
+    try:
+        user_manager.systemctl("start", "mnemosyne@b1b2c3d4")
+    finally:
+        for holder in held:
+            holder.close()
     entries = user_manager.wait_for(lambda: [
         entry for entry in user_manager.journal("-u", "mnemosyne@b1b2c3d4")
         if entry.get("SYSLOG_IDENTIFIER") == "mnemosyne"], what="journal lines")
@@ -38,7 +48,7 @@ def test_journal_has_the_daemons_lines_at_their_priorities(user_manager):
     ready = next(message for message in by_message if "ready:" in message)
     assert ready.startswith("[b1b2c3d4] ")
     assert by_message[ready] == "6"
-    warning = next(message for message in by_message if "--with-api" in message)
+    warning = next(message for message in by_message if "All ports" in message)
     assert by_message[warning] == "4"
     tagged = user_manager.journal("MNEMOSYNE_INSTANCE=b1b2c3d4")
     assert {entry["MESSAGE"] for entry in tagged} >= {ready, warning}
@@ -126,6 +136,10 @@ def test_eight_instances_started_at_once_each_register_with_their_unit(user_mana
     assert {view["systemd_unit"] for view in views.values()} == {
         f"mnemosyne@{instance}.service" for instance in ids}
     assert {view["state"] for view in views.values()} == {"live"}
+    first = user_manager.api_first_port
+    urls = {view["api_url"] for view in views.values()}
+    assert len(urls) == 8  # each its own port
+    assert all(int(url.rsplit(":", 1)[1]) in range(first, first + 11) for url in urls)
     user_manager.systemctl("stop", *(f"mnemosyne@{instance}" for instance in ids))
     assert user_manager.instances() == {}
 
