@@ -160,6 +160,7 @@ class SseReader:
         host, port = url.removeprefix("http://").split(":")
         self.connection = http.client.HTTPConnection(host, int(port), timeout=60)
         self.connection.request("GET", "/events")
+        self.sock = self.connection.sock  # the response takes it over (Connection: close)
         self.response = self.connection.getresponse()
         self.arrivals = arrivals
         self.thread = threading.Thread(target=self.read, daemon=True)
@@ -177,11 +178,11 @@ class SseReader:
 
     def close(self) -> None:
         """End the stream under the reading thread, then close the connection."""
-        if self.connection.sock is not None:
-            with contextlib.suppress(OSError):
-                self.connection.sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.thread.join(5)
-        self.connection.close()
+        self.response.close()
+        self.sock.close()
 
 
 def paced_health(url: str) -> dict:

@@ -206,6 +206,9 @@ class SseClient:
         raise AssertionError("no matching event")
 
     def close(self) -> None:
+        # The response holds the socket too (with Connection: close, http.client hands it
+        # the connection): close both, or the server never sees the client leave.
+        self.response.close()
         self.connection.close()
 
 

@@ -61,6 +61,17 @@ class HandedSocketServer(wsgi.Server):
                 pass
         super().stop()
 
+    def put_conn(self, conn: Any) -> None:
+        """Return a keep-alive connection to the selector, or close it if stop() closed that.
+
+        A request that finishes while stop() runs can find the selector already closed
+        (cheroot checks `ready` first, but not atomically with stop()).
+        """
+        try:
+            super().put_conn(conn)
+        except ValueError:
+            conn.close()
+
     def error_log(self, msg: str = "", level: int = logging.INFO,
                   traceback: bool = False) -> None:
         """Send cheroot's complaints to our log instead of raw stderr."""

@@ -81,8 +81,11 @@ class EventStream:
         except HubClosedError:
             return json_response(start_response, 503, {"error": "the instance is stopping"},
                                  [("Retry-After", str(RETRY_AFTER_S))])
+        # Connection: close - a stream is the connection's last response anyway, and the
+        # server then closes it instead of handing it back to a selector that may be stopping.
         start_response("200 OK", [("Content-Type", "text/event-stream; charset=utf-8"),
                                   ("Cache-Control", "no-cache"),
+                                  ("Connection", "close"),
                                   ("X-Accel-Buffering", "no")])
         return Subscription(self.hub, resume, self.keepalive_s)
 

@@ -54,9 +54,12 @@ class Stream:
     """An open /events response, with the connection it came on (closed together)."""
 
     def __init__(self, connection: http.client.HTTPConnection,
-                 response: http.client.HTTPResponse) -> None:
+                 response: http.client.HTTPResponse, sock: socket.socket) -> None:
         self.connection = connection
         self.response = response
+        # Kept apart: for a "Connection: close" answer http.client hands the socket to the
+        # response and forgets it (connection.sock becomes None).
+        self.sock = sock
 
     def readline(self) -> bytes:
         """Return the next raw line (b'' at the end of the stream)."""
@@ -64,15 +67,14 @@ class Stream:
 
     def interrupt(self) -> None:
         """End the stream from another thread: the reader sees its end, then closes it."""
-        sock = self.connection.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         """Close the response and its connection (from the reading thread)."""
         self.response.close()
         self.connection.close()
+        self.sock.close()
 
 
 def open_stream(base_url: str, last_event_id: str | None, timeout_s: float,
@@ -89,6 +91,7 @@ def open_stream(base_url: str, last_event_id: str | None, timeout_s: float,
     if token:
         headers["Authorization"] = f"Bearer {token}"
     connection.request("GET", "/events", headers=headers)
+    sock = connection.sock
     response = connection.getresponse()
     if response.status != 200:
         body = response.read(2048)
@@ -98,7 +101,8 @@ def open_stream(base_url: str, last_event_id: str | None, timeout_s: float,
         except (ValueError, AttributeError):
             message = body.decode(errors="replace")[:200]
         raise ConnectionError(f"HTTP {response.status}: {message}")
-    return Stream(connection, response)
+    assert sock is not None  # request() connected it
+    return Stream(connection, response, sock)
 
 
 def get_json(base_url: str, path: str, timeout_s: float, token: str | None = None) -> Any:
