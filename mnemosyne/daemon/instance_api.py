@@ -63,21 +63,27 @@ class InstanceApi:
         from mnemosyne.daemon.publisher import EventPublisher  # noqa: PLC0415
         from mnemosyne.store.changes import ChangeFeed  # noqa: PLC0415
 
+        db_path = settings.db_path
+        # The watch before the journal cursor: a commit after the cursor is read always leaves
+        # an inotify event behind, so none falls between the two.
+        wal_watch = DirectoryWatch.open(db_path.parent, WRITES, f"{db_path.name}-wal")
         feed = ChangeFeed(store.database)
         api = start_api(settings, coordinator.instance_id, store,
                         lambda: [view.to_dict() for view in coordinator.instances()],
                         checks=(loop.health_problem,))
         if api is None:
+            if wal_watch is not None:
+                wal_watch.close()
             return None
         try:
             coordinator.update(api_url=api.url)
         except BaseException:
             api.stop()
+            if wal_watch is not None:
+                wal_watch.close()
             raise
         publisher = EventPublisher(api.hub, coordinator, feed)
         publisher.instance_started({"api_url": api.url, "where": where})
-        db_path = settings.db_path
-        wal_watch = DirectoryWatch.open(db_path.parent, WRITES, f"{db_path.name}-wal")
         if wal_watch is None:
             logger.warning("cannot watch %s: memory events are published at each queue "
                            "rescan instead of at once", db_path.parent)

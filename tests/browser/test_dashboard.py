@@ -45,6 +45,7 @@ def test_page_shows_the_instance_and_live_memories(browser, start_daemon, cli):
 def test_content_is_shown_as_text_not_html(browser, start_daemon, cli):
     daemon = start_daemon("--with-api", "--api-addr", "127.0.0.1:0")
     url = LISTENING.search(daemon.wait_for_line("listening on")).group(1)
+    daemon.wait_for_line("ready:")
     browser.get(url + "/")
     wait_for(browser, lambda: text_of(browser, "#connection") == "live")
     cli("remember", "-c", "<img src=x onerror=document.title='pwned'>").ok()
