@@ -24,7 +24,7 @@ from rich.live import Live
 from mnemosyne.dash.sse_client import get_json
 from mnemosyne.dash.state import DashboardState, EventFilter
 from mnemosyne.dash.view import render
-from mnemosyne.dash.watcher import REQUEST_TIMEOUT_S, InstanceWatcher
+from mnemosyne.dash.watcher import REQUEST_TIMEOUT_S, InstanceWatcher, fetch_health
 
 REFRESH_S = 0.25
 REGISTRY_EVERY_S = 2.0
@@ -58,11 +58,11 @@ def read_keys(fd: int | None, timeout_s: float) -> str:
     return data.decode(errors="replace").lower() if data else "q"
 
 
-def fetch_registry(watchers: list[InstanceWatcher]) -> list[dict[str, Any]] | None:
+def fetch_registry(urls: list[str], token: str | None) -> list[dict[str, Any]] | None:
     """Return /instances from the first instance that answers, or None."""
-    for watcher in watchers:
+    for url in urls:
         try:
-            views = get_json(watcher.url, "/instances", REQUEST_TIMEOUT_S, watcher.token)
+            views = get_json(url, "/instances", REQUEST_TIMEOUT_S, token)
         except (OSError, ValueError, http.client.HTTPException):
             continue
         if isinstance(views, list):
@@ -86,7 +86,7 @@ def run_live(urls: list[str], token: str | None, initial_filter: EventFilter,
                                            auto_refresh=False) as live:
             while True:
                 if time.monotonic() >= next_registry:
-                    registry = fetch_registry(watchers) or registry
+                    registry = fetch_registry(urls, token) or registry
                     next_registry = time.monotonic() + REGISTRY_EVERY_S
                 live.update(render([w.status for w in watchers], state, registry, rows),
                             refresh=True)
@@ -106,8 +106,7 @@ def snapshot(urls: list[str], token: str | None) -> tuple[dict[str, Any], bool]:
     """Return one snapshot of every instance, and whether all of them answered."""
     instances = []
     for url in urls:
-        watcher = InstanceWatcher(url, lambda *_: None, token)
-        health = watcher.fetch_health()
+        health = fetch_health(url, token)
         try:
             events = get_json(url, f"/events/recent?limit={SNAPSHOT_EVENTS}",
                               REQUEST_TIMEOUT_S, token) if health else []
@@ -115,6 +114,6 @@ def snapshot(urls: list[str], token: str | None) -> tuple[dict[str, Any], bool]:
             events = []
         instances.append({"url": url, "reachable": health is not None, "health": health,
                           "events": events})
-    registry = fetch_registry([InstanceWatcher(url, lambda *_: None, token) for url in urls])
+    registry = fetch_registry(urls, token)
     everyone = all(instance["reachable"] for instance in instances)
     return {"instances": instances, "registry": registry}, everyone

@@ -132,11 +132,16 @@ class InstanceWatcher:
 
     def fetch_health(self) -> dict[str, Any] | None:
         """Return the instance's /health document, or None if it does not answer."""
-        try:
-            health = get_json(self.url, "/health", REQUEST_TIMEOUT_S, self.token)
-        except (OSError, ValueError, http.client.HTTPException):
-            return None
-        return health if isinstance(health, dict) else None
+        return fetch_health(self.url, self.token)
+
+
+def fetch_health(url: str, token: str | None) -> dict[str, Any] | None:
+    """Return an instance's /health document, or None if it does not answer."""
+    try:
+        health = get_json(url, "/health", REQUEST_TIMEOUT_S, token)
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+    return health if isinstance(health, dict) else None
 
 
 def describe_failure(error: BaseException) -> str:

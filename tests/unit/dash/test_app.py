@@ -10,7 +10,6 @@ from rich.console import Console
 
 from mnemosyne.dash.app import fetch_registry, keys_from, read_keys, run_live, snapshot
 from mnemosyne.dash.state import EventFilter
-from mnemosyne.dash.watcher import InstanceWatcher
 
 
 def test_snapshot_has_health_events_and_registry(make_api):
@@ -32,7 +31,7 @@ def test_snapshot_of_a_down_instance(make_api):
     document, everyone = snapshot([url], None)
     assert not everyone and document["instances"][0]["reachable"] is False
     assert document["registry"] is None
-    assert fetch_registry([InstanceWatcher(url, lambda *_: None)]) is None
+    assert fetch_registry([url], None) is None
 
 
 def test_keys_are_read_from_a_descriptor():
