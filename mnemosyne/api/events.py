@@ -84,11 +84,6 @@ class EventHub:
         return self._subscribers
 
     @property
-    def closed(self) -> bool:
-        """Return True once the hub has stopped."""
-        return self._closed
-
-    @property
     def last_id(self) -> int:
         """Return the id of the newest event (first_id - 1 before any)."""
         return self._next_id - 1

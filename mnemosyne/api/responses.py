@@ -28,10 +28,6 @@ STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in ht
 ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
-def status_line(code: int) -> str:
-    """Return e.g. '404 Not Found'."""
-    return STATUS_LINES[code]
-
 
 def error_body(code: int, message: str) -> dict[str, Any]:
     """Return the JSON error object every route uses."""

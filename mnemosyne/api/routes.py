@@ -134,8 +134,8 @@ def reject_unknown(given: set[str], known: set[str], what: str) -> None:
     """Raise a 400 naming the unknown fields, if any."""
     unknown = sorted(given - known)
     if unknown:
-        raise cherrypy.HTTPError(400, f"unknown {what} {', '.join(unknown)} "
-                                      f"(known: {', '.join(sorted(known))})")
+        allowed = f"known: {', '.join(sorted(known))}" if known else f"this route takes no {what}"
+        raise cherrypy.HTTPError(400, f"unknown {what} {', '.join(unknown)} ({allowed})")
 
 
 def single(params: dict[str, Any], name: str) -> str | None:
@@ -160,8 +160,9 @@ class MemoryItem:
         with mnemosyne_errors():
             return respond(self.context.store.get(memory_id).to_dict())
 
-    def DELETE(self, memory_id: str) -> bytes:  # noqa: N802
+    def DELETE(self, memory_id: str, **params: Any) -> bytes:  # noqa: N802
         """Forget one memory; answer what was deleted."""
+        reject_unknown(set(params), set(), "query parameter")
         with mnemosyne_errors():
             memory = self.context.store.forget(memory_id)
         return respond(memory.to_dict())
@@ -228,8 +229,9 @@ class Instances:
     def __init__(self, context: ApiContext) -> None:
         self.context = context
 
-    def GET(self) -> bytes:  # noqa: N802
+    def GET(self, **params: Any) -> bytes:  # noqa: N802
         """Return every registry entry, judged now."""
+        reject_unknown(set(params), set(), "query parameter")
         with mnemosyne_errors():
             return respond(self.context.instances())
 
@@ -263,8 +265,9 @@ class OpenApi:
 
     exposed = True
 
-    def GET(self) -> bytes:  # noqa: N802
+    def GET(self, **params: Any) -> bytes:  # noqa: N802
         """Return the OpenAPI 3 document."""
+        reject_unknown(set(params), set(), "query parameter")
         return respond(openapi_document())
 
 
@@ -282,8 +285,12 @@ class StaticFile:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def GET(self) -> bytes:  # noqa: N802
-        """Return the asset with a strict Content-Security-Policy."""
+    def GET(self, **params: Any) -> bytes:  # noqa: N802
+        """Return the asset with a strict Content-Security-Policy.
+
+        Query parameters are ignored: the page passes `access_token` on, and may carry others.
+        """
+        del params
         headers = cherrypy.response.headers
         headers["Content-Type"] = STATIC_FILES[self.name]
         headers["Content-Security-Policy"] = PAGE_SECURITY

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mnemosyne.api.responses import error_body, json_response, status_line
+from mnemosyne.api.responses import STATUS_LINES, error_body, json_response
 
 
 def test_json_response_and_error_shape():
@@ -19,5 +19,5 @@ def test_json_response_and_error_shape():
 
 
 def test_helpers():
-    assert status_line(503) == "503 Service Unavailable"
+    assert STATUS_LINES[503] == "503 Service Unavailable"
     assert error_body(400, "bad") == {"error": "bad", "status": 400}

@@ -135,6 +135,11 @@ def test_bad_ids(running_api):
     assert_error(http_request(f"{url}/memories/abcdef12"), 404, "no memory")
     assert_error(http_request(f"{url}/memories/abcdef12", "DELETE"), 404, "no memory")
     assert_error(http_request(f"{url}/memories/abcdef12?x=1"), 400, "unknown query parameter")
+    assert_error(http_request(f"{url}/memories/abcdef12?x=1", "DELETE"), 400,
+                 "unknown query parameter x")
+    for path in ("/instances", "/openapi.json"):
+        assert_error(http_request(f"{url}{path}?x=1"), 400, "unknown query parameter x")
+    assert http_request(f"{url}/?access_token=t&x=1").status == 200
     assert_error(http_request(f"{url}/memories/a/b"), 404, "")
 
 
