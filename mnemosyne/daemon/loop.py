@@ -70,9 +70,13 @@ class InstanceLoop:
         rescan_s = self.rescan_interval_s()
         watchdog_s = self.manager.watchdog_interval_s
         next_watchdog = now if watchdog_s else math.inf
+        signal_fd = self.signals.fileno()
+        # Only what poll reported is read (a read costs a system call even when empty);
+        # everything is read on the first turn.
+        ready: set[int] | None = None
         while True:
             self.hang_while_asked()
-            for signum in self.signals.pending():
+            for signum in self.signals.pending() if ready is None or signal_fd in ready else ():
                 if signum in (signal.SIGTERM, signal.SIGINT):
                     self.manager.stopping()
                     logger.info("stopping on %s", signal.Signals(signum).name)
@@ -80,10 +84,11 @@ class InstanceLoop:
                 if signum == signal.SIGHUP:
                     self.settings = self.reload_settings(self.settings)
             now = self.last_turn = time.monotonic()
-            if self.watch is not None and self.watch.drain():
+            if self.watch is not None and (ready is None or self.watch.fileno() in ready) \
+                    and self.watch.drain():
                 next_rescan = now
             for watch, on_change in self.watches:
-                if watch.drain():
+                if (ready is None or watch.fileno() in ready) and watch.drain():
                     on_change()
             if now >= next_rescan:
                 self.deliver_messages()
@@ -100,7 +105,7 @@ class InstanceLoop:
                 self.feed_watchdog()
                 next_watchdog = now + watchdog_s
             wait_s = max(0.0, min(next_heartbeat, next_rescan, next_watchdog) - time.monotonic())
-            poller.poll(wait_s * 1000)
+            ready = {fd for fd, _ in poller.poll(wait_s * 1000)}
 
     def rescan_interval_s(self) -> float:
         """Return how often the queue is read without being woken.

@@ -70,3 +70,29 @@ def test_own_last_write_is_reused_and_anyone_elses_is_read(tmp_path):
     assert mine.update(bump) == 4  # so this one reads it again
     (tmp_path / "doc.json").write_text('{"n": 10}')  # edited in place, same inode
     assert mine.update(bump) == 11
+
+
+def test_a_failed_change_leaves_nothing_behind_in_the_kept_document(tmp_path):
+    document = make(tmp_path)
+    document.update(lambda d: d["items"].update(a=1))
+
+    def half_done(data):
+        data["items"]["b"] = 2
+        raise RuntimeError("changed its mind")
+
+    with pytest.raises(RuntimeError):
+        document.update(half_done)
+    # The next update starts from the file, not from the document the failed change touched.
+    assert document.update(lambda d: dict(d["items"])) == {"a": 1}
+    assert document.read()["items"] == {"a": 1}
+
+
+def test_readers_holding_the_old_file_keep_reading_it_whole(tmp_path):
+    document = make(tmp_path)
+    document.update(lambda d: d["items"].update(a="old"))
+    with (tmp_path / "doc.json").open() as reader:
+        for value in range(3):  # enough writes to reuse any temporary a writer keeps
+            document.update(lambda d, value=value: d["items"].update(a=value))
+        assert json.loads(reader.read())["items"] == {"a": "old"}
+    assert document.read()["items"] == {"a": 2}
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["doc.json", "doc.lock"]
