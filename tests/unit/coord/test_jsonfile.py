@@ -1,5 +1,8 @@
 import json
 import multiprocessing
+import random
+import threading
+import time
 
 import pytest
 
@@ -87,12 +90,62 @@ def test_a_failed_change_leaves_nothing_behind_in_the_kept_document(tmp_path):
     assert document.read()["items"] == {"a": 1}
 
 
-def test_readers_holding_the_old_file_keep_reading_it_whole(tmp_path):
+def test_a_shorter_document_is_padded_and_a_much_shorter_one_truncated(tmp_path):
     document = make(tmp_path)
-    document.update(lambda d: d["items"].update(a="old"))
-    with (tmp_path / "doc.json").open() as reader:
-        for value in range(3):  # enough writes to reuse any temporary a writer keeps
-            document.update(lambda d, value=value: d["items"].update(a=value))
-        assert json.loads(reader.read())["items"] == {"a": "old"}
-    assert document.read()["items"] == {"a": 2}
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["doc.json", "doc.lock"]
+    path = tmp_path / "doc.json"
+    document.update(lambda d: d["items"].update(a="x" * 100))
+    size = path.stat().st_size
+    document.update(lambda d: d["items"].update(a="x"))
+    assert path.stat().st_size == size  # padded: one write, nothing to truncate
+    assert path.read_bytes().endswith(b" " * 99)
+    assert document.read()["items"] == {"a": "x"}
+    document.update(lambda d: d["items"].update(a="x" * 10_000))
+    document.update(lambda d: d["items"].clear())
+    assert path.read_bytes() == b'{"items":{},"version":1}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["doc.json", "doc.lock"]
+
+
+def test_a_reader_waits_for_the_writer_holding_the_lock(tmp_path):
+    document = make(tmp_path)
+    document.update(lambda d: d["items"].update(a=1))
+    started, results = threading.Event(), []
+
+    def change(data):
+        started.set()
+        time.sleep(0.3)  # a writer in the middle of its read-modify-write
+        data["items"]["a"] = 2
+
+    writer = threading.Thread(target=document.update, args=(change,))
+    writer.start()
+    started.wait(5)
+    results.append(make(tmp_path).read()["items"])
+    writer.join(5)
+    assert results == [{"a": 2}]
+
+
+def rewrite_many(path, seed, times):
+    document, rng = make(path), random.Random(seed)
+    for _ in range(times):
+        text = rng.choice("abc") * rng.choice((10, 5000, 200_000, 400_000))  # many pages
+        document.update(lambda d, text=text: d["items"].update(text=text, size=len(text)))
+
+
+def read_many(path, times):
+    document = make(path)
+    for _ in range(times):
+        items = document.read()["items"]
+        assert items and len(items["text"]) == items["size"] \
+            and len(set(items["text"])) <= 1, "torn or empty read"
+
+
+def test_readers_never_see_a_torn_or_empty_document_while_writers_rewrite(tmp_path):
+    make(tmp_path).update(lambda d: d["items"].update(text="", size=0))
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=rewrite_many, args=(tmp_path, seed, 150))
+               for seed in range(3)]
+    workers += [context.Process(target=read_many, args=(tmp_path, 300)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+        assert worker.exitcode == 0
