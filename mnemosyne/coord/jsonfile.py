@@ -4,10 +4,11 @@ Writers hold an exclusive `flock` on a separate lock file for the whole read-mod
 rewrite the document in place with one `pwrite`; readers hold a shared `flock` on the same
 lock file, so nobody ever sees half a file and no update is lost. In place, because the
 registry is rewritten by every instance every two seconds: a new file each time (write a
-temporary, rename it over) costs an inode allocation and release on disk, and on ext4 a flush
-of the new file's data, each time - three quarters of an idle instance's CPU time. A shorter
-document is padded with spaces (valid JSON) rather than truncated, so a writer killed between
-two system calls cannot leave a torn file; past `MAX_PADDING` the file is truncated.
+temporary, rename it over) costs an inode allocation and release, and on ext4 a flush of the
+new file's data, each time - a third of an idle instance's CPU time. A shorter document is
+padded with spaces (valid JSON) rather than truncated, so that a rewrite stays one write;
+past `MAX_PADDING` the file is truncated. A writer killed in the middle of a write can still
+leave a torn document, which the next writer treats as corrupt (below), as after any crash.
 
 A writer remembers the bytes it wrote and what they parse to: if the file still holds exactly
 those bytes, nobody wrote since, and the parse is skipped.

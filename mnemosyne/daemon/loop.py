@@ -75,14 +75,13 @@ class InstanceLoop:
         ready = set(descriptors)
         while True:
             self.hang_while_asked()
-            if signal_fd in ready:
-                for signum in self.signals.pending():
-                    if signum in (signal.SIGTERM, signal.SIGINT):
-                        self.manager.stopping()
-                        logger.info("stopping on %s", signal.Signals(signum).name)
-                        return int(ExitCode.OK)
-                    if signum == signal.SIGHUP:
-                        self.settings = self.reload_settings(self.settings)
+            for signum in self.signals.pending(read_pipe=signal_fd in ready):
+                if signum in (signal.SIGTERM, signal.SIGINT):
+                    self.manager.stopping()
+                    logger.info("stopping on %s", signal.Signals(signum).name)
+                    return int(ExitCode.OK)
+                if signum == signal.SIGHUP:
+                    self.settings = self.reload_settings(self.settings)
             now = self.last_turn = time.monotonic()
             if self.watch is not None and self.watch.fileno() in ready and self.watch.drain():
                 next_rescan = now

@@ -56,18 +56,20 @@ class SignalQueue:
             raise RuntimeError("install() first")
         return self._pipe[0]
 
-    def pending(self) -> list[int]:
-        """Empty the wakeup pipe and return the signals received so far, in order."""
-        if self._pipe is not None:
+    def pending(self, read_pipe: bool = True) -> list[int]:
+        """Return the signals received so far, in order, emptying the wakeup pipe first.
+
+        *read_pipe* False skips the pipe (a system call) when poll said it is empty; the queue,
+        which costs none, is always read, so a signal is never left waiting on it.
+        """
+        if read_pipe and self._pipe is not None:
             with contextlib.suppress(BlockingIOError):
                 while os.read(self._pipe[0], 512):
                     pass
         received = []
-        while True:
-            try:
-                received.append(self.received.get_nowait())
-            except queue.Empty:
-                return received
+        while not self.received.empty():
+            received.append(self.received.get_nowait())
+        return received
 
     def wait(self, timeout: float) -> int | None:
         """Return the next signal number, or None if none arrives within *timeout* seconds."""

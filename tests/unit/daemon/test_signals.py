@@ -44,3 +44,16 @@ def test_wakeup_pipe_becomes_readable_and_pending_drains_in_order():
     finally:
         queue.restore()
     assert signal.set_wakeup_fd(-1) == -1
+
+
+def test_pending_without_reading_the_pipe_still_returns_what_is_queued():
+    queue = SignalQueue()
+    queue.install([signal.SIGUSR1])
+    try:
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert queue.pending(read_pipe=False) == [signal.SIGUSR1]
+        assert select.select([queue.fileno()], [], [], 0)[0]  # the pipe was left alone
+        assert queue.pending() == []
+        assert not select.select([queue.fileno()], [], [], 0)[0]
+    finally:
+        queue.restore()
