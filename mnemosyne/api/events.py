@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from mnemosyne.api.responses import ENCODER
 from mnemosyne.coord.registry import utc_timestamp
 
 ENVELOPE_FIELDS = frozenset({"id", "type", "instance_id", "timestamp", "data"})
@@ -49,7 +49,7 @@ class Event:
 
     def frame(self) -> bytes:
         """Return the event as one SSE frame (id, event and data lines, blank line)."""
-        body = json.dumps(self.envelope(), ensure_ascii=False, separators=(",", ":"))
+        body = ENCODER.encode(self.envelope())
         return f"id: {self.id}\nevent: {self.type}\ndata: {body}\n\n".encode()
 
 
