@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -32,7 +33,7 @@ def dead_pid():
 
 
 def entry(instance_id, pid, clock, **changes):
-    fields = {"instance_id": instance_id, "pid": pid, "pid_start_time": process_start_time(pid),
+    fields = {"instance_id": instance_id, "pid": pid, "pid_start_time": process_start_time(pid) or 1,
               "hostname": this_host(), "registered_at": utc_timestamp(clock()),
               "last_heartbeat": utc_timestamp(clock()), "api_url": None,
               "worktree_path": None, "branch": None, "systemd_unit": None, "version": "t"}
@@ -121,5 +122,10 @@ def test_view_json_has_state_and_no_signature(root):
 def test_hostile_instance_ids_never_reach_the_filesystem(root):
     clock = Clock()
     registry = ProcessRegistry(root, KEY, 30.0, clock)
-    registry.put(entry("../../etc", dead_pid(), clock, pid_start_time=1))
-    assert registry.views()[0].state == "dead"
+    hostile = signing.signed(entry("../../etc", dead_pid(), clock, pid_start_time=1), KEY)
+    with pytest.raises(ValueError, match="invalid entry"):
+        registry.put(hostile)
+    (root.path / "process_registry.json").write_text(
+        json.dumps({"version": 1, "instances": {"../../etc": hostile}}))
+    assert registry.views() == []
+    assert "invalid item" in registry.problems[0]
