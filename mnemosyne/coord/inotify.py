@@ -5,7 +5,7 @@ queue), or for writes to one file in it (the database's WAL), expose the descrip
 and drain pending events. Where inotify is missing (another system, or
 the per-user watch limit reached) `DirectoryWatch.open` returns None and callers fall back to
 rescanning on a timer — which they do anyway, for overflowed or missed events.
-Must not: interpret file names; it only says "something arrived".
+Must not: interpret file names; it only says what arrived (`drain_names`) or that something did.
 """
 
 from __future__ import annotations
@@ -88,6 +88,31 @@ class DirectoryWatch:
             if not chunk:
                 return seen
             seen = seen or self.concerns_us(chunk)
+
+    def drain_names(self) -> list[str] | None:
+        """Read pending events; return the names that arrived, or None if events were lost.
+
+        After None (the kernel's event queue overflowed), the caller rescans everything.
+        """
+        names: list[str] = []
+        while True:
+            try:
+                chunk = os.read(self.fd, EVENT_BUFFER)
+            except BlockingIOError:
+                return names
+            if not chunk:
+                return names
+            offset = 0
+            while offset + EVENT_HEADER.size <= len(chunk):
+                _, mask, _, length = EVENT_HEADER.unpack_from(chunk, offset)
+                start = offset + EVENT_HEADER.size
+                if mask & IN_Q_OVERFLOW:
+                    self.drain()
+                    return None
+                name = chunk[start:start + length].rstrip(b"\0")
+                if name:
+                    names.append(os.fsdecode(name))
+                offset = start + length
 
     def concerns_us(self, chunk: bytes) -> bool:
         """Return True if *chunk* holds an event for our file (any event, with no file set)."""
