@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
@@ -181,6 +182,15 @@ class ProcessRegistry:
     def problems(self) -> list[str]:
         """What the last read found wrong with the file (and ignored)."""
         return self.document.problems
+
+    def set_aside_files(self) -> list[str]:
+        """Return the names of the registry files set aside in the root, oldest first."""
+        try:
+            names = os.listdir(self.root.path)
+        except OSError:
+            return []
+        return sorted((name for name in names if ".corrupt-" in name or ".invalid-" in name),
+                      key=lambda name: name.rsplit("-", 1)[-1])
 
     def put(self, entry: dict[str, Any], refuse_unsafe: bool = False) -> dict[str, Any]:
         """Sign *entry* and store it under its instance id (replacing any); return it signed.

@@ -33,7 +33,8 @@ def dead_pid():
 
 
 def entry(instance_id, pid, clock, **changes):
-    fields = {"instance_id": instance_id, "pid": pid, "pid_start_time": process_start_time(pid) or 1,
+    fields = {"instance_id": instance_id, "pid": pid,
+              "pid_start_time": process_start_time(pid) or 1,
               "hostname": this_host(), "registered_at": utc_timestamp(clock()),
               "last_heartbeat": utc_timestamp(clock()), "api_url": None,
               "worktree_path": None, "branch": None, "systemd_unit": None, "version": "t"}
