@@ -14,6 +14,7 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import stat
 import struct
 from pathlib import Path
 
@@ -24,7 +25,11 @@ IN_CLOSE_WRITE = 0x00000008
 IN_MOVED_TO = 0x00000080
 IN_CREATE = 0x00000100
 IN_Q_OVERFLOW = 0x00004000
+IN_ISDIR = 0x40000000
 ARRIVALS = IN_MOVED_TO | IN_CLOSE_WRITE
+# The queue also hears of directories, FIFOs and links made in place, so that its owner sets
+# them aside at once; a regular file made in place is reported when it is closed.
+QUEUE_EVENTS = ARRIVALS | IN_CREATE
 WRITES = IN_MODIFY | IN_CREATE
 EVENT_HEADER = struct.Struct("iIII")
 IN_NONBLOCK = os.O_NONBLOCK
@@ -46,12 +51,13 @@ def _load_libc() -> ctypes.CDLL | None:
 class DirectoryWatch:
     """An inotify descriptor watching one directory for arriving files."""
 
-    def __init__(self, fd: int, name: str | None = None) -> None:
+    def __init__(self, fd: int, name: str | None = None, directory: Path | None = None) -> None:
         self.fd = fd
         self.name = os.fsencode(name) if name is not None else None
+        self.directory = directory
 
     @classmethod
-    def open(cls, directory: Path, mask: int = ARRIVALS,
+    def open(cls, directory: Path, mask: int = QUEUE_EVENTS,
              name: str | None = None) -> DirectoryWatch | None:
         """Watch *directory* (only the file *name* in it, if given) for the *mask* events.
 
@@ -71,7 +77,7 @@ class DirectoryWatch:
             logger.warning("cannot watch %s (%s); polling instead", directory,
                            os.strerror(error))
             return None
-        return cls(fd, name)
+        return cls(fd, name, directory)
 
     def fileno(self) -> int:
         """Return the descriptor, readable when events are pending (for select/poll)."""
@@ -109,10 +115,19 @@ class DirectoryWatch:
                 if mask & IN_Q_OVERFLOW:
                     self.drain()
                     return None
-                name = chunk[start:start + length].rstrip(b"\0")
-                if name:
-                    names.append(os.fsdecode(name))
+                name = os.fsdecode(chunk[start:start + length].rstrip(b"\0"))
+                if name and (mask & ARRIVALS or mask & IN_ISDIR or self._not_a_file(name)):
+                    names.append(name)
                 offset = start + length
+
+    def _not_a_file(self, name: str) -> bool:
+        """Return True if *name* (just created) exists and is not a regular file."""
+        if self.directory is None:
+            return False
+        try:
+            return not stat.S_ISREG(os.lstat(self.directory / name).st_mode)
+        except OSError:
+            return False
 
     def concerns_us(self, chunk: bytes) -> bool:
         """Return True if *chunk* holds an event for our file (any event, with no file set)."""
