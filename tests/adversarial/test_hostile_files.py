@@ -139,6 +139,17 @@ def test_deeply_nested_process_registry(cluster):
     wait_until(lambda: list(cluster.root.glob("process_registry.json.corrupt-*")))
     cluster.assert_healthy()
     assert len(list(cluster.root.glob("process_registry.json.corrupt-*"))) == 1
+    warning = cluster.run("instances").ok().stderr
+    assert warning.startswith("mnemosyne: warning:") and "set aside" in warning, warning
+
+
+def test_instances_warns_about_a_corrupt_registry_nobody_repaired_yet(cli):
+    cli("instances", env=ENV).ok()
+    plant(cli.root / "process_registry.json", DEEP)
+    result = cli("instances", env=ENV).ok()
+    assert result.stdout.splitlines()[1:] == []
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nested more than 32 levels" in lines[0], result.stderr
 
 
 def test_deeply_nested_branch_registry(cluster):
