@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 MAX_DEPTH = 32
+READ_CHUNK = 64 * 1024
 WARNING_INTERVAL_S = 60.0
 LOCK_MAX_BYTES = 4096  # lock files stay empty; anything bigger was not made by us
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -87,19 +88,20 @@ def open_checked(path: Path | bytes | str, max_bytes: int, flags: int = READ_FLA
 
 
 def read_descriptor(fd: int, max_bytes: int) -> bytes:
-    """Return the content of *fd* from offset 0.
+    """Return the content of *fd* from offset 0 (one system call for a small file).
 
     Raises UntrustedFile if it exceeds *max_bytes* (it may have grown since it was checked).
     """
     chunks, offset = [], 0
     while True:
-        chunk = os.pread(fd, max_bytes + 1 - offset, offset)
-        if not chunk:
-            return b"".join(chunks)
+        wanted = min(READ_CHUNK, max_bytes + 1 - offset)
+        chunk = os.pread(fd, wanted, offset)
         chunks.append(chunk)
         offset += len(chunk)
         if offset > max_bytes:
             raise UntrustedFile(f"it is over the cap of {max_bytes} bytes")
+        if len(chunk) < wanted:  # end of file
+            return b"".join(chunks)
 
 
 def read_untrusted(path: Path | bytes | str, max_bytes: int) -> bytes:
