@@ -196,7 +196,7 @@ class MessageQueue:
             to, sender = match["to"], match["sender"]
             if to == self.instance_id:
                 if sent_ns <= direct_floor or name in seen:
-                    self._refuse_replay(name)
+                    self._refuse_replay(name, name in seen)
                     continue
                 message = self._read(name, match)
                 if message is not None and self._claim(name):
@@ -255,11 +255,23 @@ class MessageQueue:
             return False
         return True
 
-    def _refuse_replay(self, name: str) -> None:
-        """Delete a direct message this instance already received (a copy put back)."""
-        self.warnings.warn("replay", "refused %s: a message with this id was already "
-                           "delivered here (a replayed copy)", name)
-        self._remove(name, "replayed")
+    def _refuse_replay(self, name: str, seen: bool) -> None:
+        """Delete a direct message this instance already received (a copy put back).
+
+        Silent when the file is gone: then it was this instance's own delivery, reported
+        twice (by a full scan and by inotify).
+        """
+        try:
+            os.unlink(self.root.queue / name)
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            self._reject(name, f"it is a replay and cannot be deleted ({error.strerror})")
+            return
+        why = "a message with this id was already delivered here" if seen else \
+            "it is older than what this instance has already received (a copy put back, or " \
+            f"published more than {GRACE_NS // 10**9} s after it was sent)"
+        self.warnings.warn("replay", "refused %s: %s (a replayed copy)", name, why)
 
     def _reject(self, name: str, reason: str) -> None:
         """Move a bad file (of any kind: file, link, FIFO, directory) to rejected/ once."""
