@@ -63,7 +63,7 @@ def parse_timestamp(text: Any) -> float | None:
 PID_MAX_LIMIT = 2**22  # the kernel's highest possible pid_max (PID_MAX_LIMIT on 64-bit)
 SIGNATURE_RE = re.compile(r"[0-9a-f]{64}")
 PRINTABLE_RE = re.compile(r"[^\x00-\x20\x7f]{1,255}")
-API_URL_RE = re.compile(r"https?://[^\x00-\x20\x7f/?#]{1,262}/?")
+API_URL_RE = re.compile(r"https?://[^\x00-\x20\x7f/?#@]{1,262}([/?#][^\x00-\x20\x7f]*)?")
 OPTIONAL_TEXT = {"api_url": 300, "worktree_path": 4096, "branch": 255, "systemd_unit": 256}
 MAX_EXTRA_FIELDS = 16
 
@@ -107,7 +107,7 @@ def entry_problem(key: str, entry: Any) -> str | None:
                                   or "\x00" in value):
             return f"{field} is not null or a text of at most {longest} characters"
     if entry.get("api_url") is not None and not API_URL_RE.fullmatch(entry["api_url"]):
-        return "api_url is not an http(s) URL of a host and port"
+        return "api_url is not an http(s) URL"
     signature = entry.get(signing.SIGNATURE_FIELD)
     if signature is not None and (not isinstance(signature, str)
                                   or not SIGNATURE_RE.fullmatch(signature)):

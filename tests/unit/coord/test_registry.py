@@ -142,6 +142,8 @@ def test_hostile_instance_ids_never_reach_the_filesystem(root):
     ("a1b2c3d4", {"hostname": "a b"}, "hostname"),
     ("a1b2c3d4", {"last_heartbeat": "soon"}, "last_heartbeat"),
     ("a1b2c3d4", {"api_url": "javascript:alert(1)"}, "api_url"),
+    ("a1b2c3d4", {"api_url": "http://user@evil.example/"}, "api_url"),
+    ("a1b2c3d4", {"api_url": "http://127.0.0.1:3000/ x"}, "api_url"),
     ("a1b2c3d4", {"worktree_path": "x" * 5000}, "worktree_path"),
     ("a1b2c3d4", {"signature": 7}, "signature"),
     ("a1b2c3d4", {"extra": [[1]]}, "unknown fields"),
