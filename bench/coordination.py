@@ -4,6 +4,10 @@
   a sender process sends one direct message every 5 ms carrying its send time; the receiver
   records time-of-handling minus send time. Targets: p50 <= 2 ms, p99 <= 10 ms (the reference
   system claims ~100 ms and really polls every 2 s).
+- the same with 10,000 invalid files planted in the queue first: 9,000 that stay there
+  (garbage addressed to ids that never run, broadcasts signed with another secret) and 1,000
+  that the receiver sets aside at start-up (not JSON, directories, FIFOs). Target: p99 <= 10 ms.
+  Also the time of one full scan of that queue (the start-up and 30 s safety-net rescan).
 - crash detection: a registered instance is SIGKILLed; a reader polls the registry until the
   entry is judged dead. Target: p99 <= 100 ms (the reference system's threshold is 30 s).
 - registry cost: 32 instances heartbeat into one registry (every 2 s as configured, then every
@@ -82,6 +86,53 @@ def measure_message_latency(directory: str) -> dict:
     latencies = json.loads(child.stdout.readline())
     child.wait(30)
     return latency_summary(latencies)
+
+
+def plant_invalid_files(directory: str, count: int = 10_000) -> dict[str, int]:
+    """Fill the queue of the root at *directory* with *count* invalid files; return the mix."""
+    from mnemosyne.coord import signing  # noqa: PLC0415
+
+    queue = _root(directory).queue
+    now = time.time_ns()
+    forged = signing.sign({"id": "x"}, b"another secret")
+    mix = {"garbage_to_absent_ids": 0, "forged_broadcasts": 0, "not_json_to_receiver": 0,
+           "directories": 0, "fifos": 0}
+    for index in range(count):
+        kind = index % 20
+        if kind < 9:
+            name = f"{now + index:019d}-aaaaaaaa-{index:08x}-{index:08x}.json"
+            (queue / name).write_bytes(b"garbage")
+            mix["garbage_to_absent_ids"] += 1
+        elif kind < 18:
+            name = f"{now + index:019d}-aaaaaaaa-all-{index:08x}"
+            (queue / f"{name}.json").write_text(json.dumps({
+                "id": name, "from_agent": "aaaaaaaa", "to_agent": None, "message_type": "X",
+                "timestamp": "t", "payload": index, "signature": forged}))
+            mix["forged_broadcasts"] += 1
+        elif kind == 18 and index % 40 == 18:
+            (queue / f"{now + index:019d}-aaaaaaaa-bbbbbbbb-{index:08x}.json").mkdir()
+            mix["directories"] += 1
+        elif kind == 18:
+            (queue / f"{now + index:019d}-aaaaaaaa-bbbbbbbb-{index:08x}.json").write_bytes(b"{")
+            mix["not_json_to_receiver"] += 1
+        else:
+            os.mkfifo(queue / f"{now + index:019d}-aaaaaaaa-all-{index:08x}.json", 0o600)
+            mix["fifos"] += 1
+    return mix
+
+
+def measure_full_scan(directory: str) -> dict:
+    """Time full scans of the queue at *directory* by a third instance (after its first)."""
+    from mnemosyne.coord.queue import MessageQueue  # noqa: PLC0415
+
+    scanner = MessageQueue(_root(directory), "cccccccc", KEY, max_bytes=1024, ttl_s=60)
+    scanner.receive()
+    timings = []
+    for _ in range(20):
+        began = time.perf_counter()
+        scanner.receive()
+        timings.append(time.perf_counter() - began)
+    return latency_summary(timings)
 
 
 HOLDER = """
@@ -170,14 +221,21 @@ def main() -> None:
     """Run the three measurements in fresh directories and print the figures."""
     with tempfile.TemporaryDirectory(prefix="mnemosyne-bench-") as directory:
         latency = measure_message_latency(f"{directory}/messages")
+        mix = plant_invalid_files(f"{directory}/hostile")
+        hostile = measure_message_latency(f"{directory}/hostile")
+        left = len(os.listdir(_root(f"{directory}/hostile").queue))
+        full_scan = measure_full_scan(f"{directory}/hostile")
         crash = measure_crash_detection(f"{directory}/crash")
         registry_2s = measure_registry(f"{directory}/registry-2s", 2.0, 8.0)
         registry_fast = measure_registry(f"{directory}/registry-fast", 0.1, 4.0)
     emit("coordination", {
         "message_latency": latency,
+        "message_latency_with_10000_invalid_files": {
+            **hostile, "planted": mix, "left_in_queue": left, "full_scan": full_scan},
         "crash_detection": crash,
         "registry_heartbeats": [registry_2s, registry_fast],
         "targets": {"message_latency_p50_ms": "<= 2", "message_latency_p99_ms": "<= 10",
+                    "message_latency_with_10000_invalid_files_p99_ms": "<= 10",
                     "crash_detection_p99_ms": "<= 100"},
     })
 

@@ -10,7 +10,9 @@ expires_at}. Rules:
 - assignments of dead instances (see registry.py) and expired ones are released on every
   change and ignored when judging.
 An assignment that fails verification still blocks while its instance is alive (the safe side),
-and is released once that instance is provably dead.
+and is released once that instance is provably dead. An assignment that fails the field checks
+(`claim_problem`) is invalid: ignored, and dropped by the next writer into
+`branch_registry.json.invalid-<UTC time>` (jsonfile.py).
 Must not: touch git; worktrees.py does.
 """
 
@@ -21,8 +23,14 @@ import re
 from typing import Any
 
 from mnemosyne.coord import signing
+from mnemosyne.coord.identity import INSTANCE_ID_RE
 from mnemosyne.coord.jsonfile import Document, LockedJsonFile
-from mnemosyne.coord.registry import ProcessRegistry, parse_timestamp, utc_timestamp
+from mnemosyne.coord.registry import (
+    SIGNATURE_RE,
+    ProcessRegistry,
+    parse_timestamp,
+    utc_timestamp,
+)
 from mnemosyne.errors import ConflictError, UsageError
 
 logger = logging.getLogger(__name__)
@@ -47,9 +55,62 @@ def _empty() -> Document:
 
 
 def _valid(data: Any) -> bool:
-    return isinstance(data, dict) and isinstance(data.get("branches"), dict) and all(
-        isinstance(claims, list) and all(isinstance(claim, dict) for claim in claims)
-        for claims in data["branches"].values())
+    """Return True if *data* has the document's shape; assignments are checked one by one."""
+    return isinstance(data, dict) and isinstance(data.get("branches"), dict)
+
+
+CLAIM_FIELDS = {"instance_id", "branch", "mode", "intent", "assigned_at", "expires_at",
+                signing.SIGNATURE_FIELD}
+
+
+def claim_problem(branch: str, claim: Any) -> str | None:
+    """Return why the assignment *claim*, filed under *branch*, is invalid; None if it is not."""
+    if not isinstance(claim, dict):
+        return "not an object"
+    try:
+        validate_branch_name(branch)
+    except UsageError:
+        return "filed under a name that is not a branch name"
+    if claim.get("branch") != branch:
+        return "filed under a branch other than its own"
+    if not set(claim) <= CLAIM_FIELDS:
+        return "it has unknown fields"
+    instance_id = claim.get("instance_id")
+    if not isinstance(instance_id, str) or not INSTANCE_ID_RE.fullmatch(instance_id):
+        return "instance_id is not an instance id"
+    if claim.get("mode") not in MODES or claim.get("intent") not in INTENTS:
+        return "mode or intent is not one of the known ones"
+    if parse_timestamp(claim.get("assigned_at")) is None:
+        return "assigned_at is not a UTC time"
+    if claim.get("expires_at") is not None and parse_timestamp(claim["expires_at"]) is None:
+        return "expires_at is not null or a UTC time"
+    signature = claim.get(signing.SIGNATURE_FIELD)
+    if signature is not None and (not isinstance(signature, str)
+                                  or not SIGNATURE_RE.fullmatch(signature)):
+        return "signature is not 64 hex digits"
+    return None
+
+
+def drop_invalid_claims(data: Document) -> list[tuple[str, Any, str]]:
+    """Remove the invalid assignments from the branch document *data*; return them."""
+    dropped: list[tuple[str, Any, str]] = []
+    for branch, claims in list(data["branches"].items()):
+        if not isinstance(claims, list):
+            dropped.append((branch, data["branches"].pop(branch), "not a list of assignments"))
+            continue
+        kept = []
+        for claim in claims:
+            problem = claim_problem(branch, claim)
+            if problem is None:
+                kept.append(claim)
+            else:
+                dropped.append((branch, claim, problem))
+        if len(kept) != len(claims):
+            if kept:
+                data["branches"][branch] = kept
+            else:
+                del data["branches"][branch]
+    return dropped
 
 
 class BranchRegistry:
@@ -59,7 +120,8 @@ class BranchRegistry:
         self.registry = registry
         root = registry.root
         self.document = LockedJsonFile(root.path / BRANCH_FILE,
-                                       root.locks / f"{BRANCH_FILE}.lock", _empty, _valid)
+                                       root.locks / f"{BRANCH_FILE}.lock", _empty, _valid,
+                                       clean=drop_invalid_claims)
 
     def _in_force(self, claim: dict[str, Any], now: float,
                   entries: dict[str, dict[str, Any]]) -> bool:
@@ -115,7 +177,7 @@ class BranchRegistry:
             data["branches"][branch] = [*others, claim]
             return claim
 
-        return self.document.update(change)
+        return self.document.update(change, refuse_unsafe=True)
 
     def release(self, instance_id: str, branch: str | None = None) -> int:
         """Drop *instance_id*'s assignments (of *branch*, or all); return how many."""
@@ -136,12 +198,16 @@ class BranchRegistry:
 
         return self.document.update(change)
 
-    def assignments(self) -> dict[str, list[dict[str, Any]]]:
-        """Return the assignments in force, with `verified` added to each."""
+    def assignments(self, refuse_unsafe: bool = False) -> dict[str, list[dict[str, Any]]]:
+        """Return the assignments in force, with `verified` added to each.
+
+        Raises UnsafeError, with *refuse_unsafe*, if a registry file is a link or another
+        user's.
+        """
         now = self.registry.clock()
-        entries = self.registry.entries()
+        entries = self.registry.entries(refuse_unsafe)
         result: dict[str, list[dict[str, Any]]] = {}
-        for branch, claims in self.document.read()["branches"].items():
+        for branch, claims in self.document.read(refuse_unsafe)["branches"].items():
             live = [{**{k: v for k, v in claim.items() if k != signing.SIGNATURE_FIELD},
                      "verified": signing.verify(claim, self.registry.key)}
                     for claim in claims if self._in_force(claim, now, entries)]

@@ -52,7 +52,9 @@ class CrossProcessCoordinator:
         """Take the liveness lock and write this instance's entry; return the entry.
 
         *fields* sets api_url, worktree_path, branch or systemd_unit.
-        Raises ConflictError if a live instance already holds this id.
+        Raises ConflictError if a live instance already holds this id, UnsafeError if the
+        registry file is a symbolic link or another user's (a running instance sets such a
+        file aside instead), UnavailableError if it cannot be written.
         """
         unknown = set(fields) - set(ENTRY_FIELDS)
         if unknown:
@@ -65,7 +67,7 @@ class CrossProcessCoordinator:
                  "registered_at": now, "last_heartbeat": now, "version": __version__,
                  **dict.fromkeys(ENTRY_FIELDS), **fields}
         try:
-            self.entry = self.registry.put(entry)
+            self.entry = self.registry.put(entry, refuse_unsafe=True)
         except BaseException:
             self.lock.release()
             raise

@@ -13,17 +13,25 @@ leave a torn document, which the next writer treats as corrupt (below), as after
 A writer remembers the bytes it wrote and what they parse to: if the file still holds exactly
 those bytes, nobody wrote since, and the parse is skipped.
 
-A document that is empty, truncated, not JSON or not of the expected shape is copied aside as
-`NAME.corrupt-<UTC time>` with a warning and the update starts from an empty document: what
-it held is rebuilt by the live instances re-registering. It is never a crash, and valid data
-is never silently reset. Nothing is fsynced: after a power loss every instance these files
-describe is dead anyway, and an fsync per heartbeat would serialize all instances on the disk.
+The file is untrusted input (safefile.py): opened without following a link or blocking,
+a regular file of this user's of at most `max_bytes` (`REGISTRY_MAX_BYTES` by default), parsed
+at most `MAX_DEPTH` deep. A document that is none of these, or empty, truncated, not JSON or
+not of the expected shape, is renamed aside as `NAME.corrupt-<UTC time>` (the link or FIFO
+itself, never read past the cap) with a warning, and the update starts from an empty document:
+what it held is rebuilt by the live instances re-registering. Items that fail the owner's
+field-by-field check (*clean*) are dropped from the document by the next writer and kept in
+`NAME.invalid-<UTC time>`. It is never a crash, and valid data is never silently reset.
+`read` only reports (`problems`); commands that only look can ask it to refuse a link or
+another user's file (`UnsafeError`, exit status 6) instead. ENOSPC and other write failures
+are `UnavailableError` (exit status 3). Nothing is fsynced: after a power loss every instance
+these files describe is dead anyway, and an fsync per heartbeat would serialize all instances
+on the disk. Lock files are opened without following links and created with O_EXCL, so a
+link planted in `locks/` never makes anyone create a file elsewhere.
 Must not: know what the documents mean (registry.py, branches.py do).
 """
 
 from __future__ import annotations
 
-import datetime
 import fcntl
 import json
 import logging
@@ -32,29 +40,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mnemosyne.coord.safefile import (
+    MAX_DEPTH,
+    UntrustedFile,
+    load_json,
+    open_checked,
+    open_lock_file,
+    read_descriptor,
+    set_aside,
+    utc_stamp,
+)
+from mnemosyne.errors import UnavailableError, UnsafeError
+
 logger = logging.getLogger(__name__)
 
 Result = TypeVar("Result")
 Document = dict[str, Any]
 # One encoder for every write: json.dumps with options would build a new one each time.
 ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
-LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
-WRITE_FLAGS = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
-READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+WRITE_FLAGS = os.O_RDWR
 MAX_PADDING = 4096
-READ_CHUNK = 64 * 1024
-
-
-def _read_all(fd: int) -> bytes:
-    """Return the whole file from offset 0 (one system call for a small one)."""
-    chunks = []
-    offset = 0
-    while True:
-        chunk = os.pread(fd, READ_CHUNK, offset)
-        chunks.append(chunk)
-        offset += len(chunk)
-        if len(chunk) < READ_CHUNK:
-            return b"".join(chunks)
+REGISTRY_MAX_BYTES = 1024 * 1024
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -67,94 +73,144 @@ def _write_all(fd: int, data: bytes) -> None:
 class LockedJsonFile:
     """One JSON object at *path*, guarded by an flock on *lock_path*.
 
-    *valid* decides whether a parsed object has the expected shape; *empty* makes a new one.
+    *valid* decides whether a parsed object has the expected shape; *empty* makes a new one;
+    *clean* (optional) removes the items that fail the field checks from a valid document and
+    returns them as (key, item, reason) triples; *max_bytes* caps the file's size.
     """
 
     def __init__(self, path: Path, lock_path: Path, empty: Callable[[], Document],
-                 valid: Callable[[Any], bool]) -> None:
+                 valid: Callable[[Any], bool], *,
+                 clean: Callable[[Document], list[tuple[str, Any, str]]] | None = None,
+                 max_bytes: int = REGISTRY_MAX_BYTES) -> None:
         self.path = path
         self.lock_path = lock_path
         self.empty = empty
         self.valid = valid
+        self.clean = clean
+        self.max_bytes = max_bytes
+        self.problems: list[str] = []  # what the last read() found wrong (and ignored)
         self._kept: tuple[bytes, Document] | None = None
         # Encoded once: the registry is rewritten every heartbeat, and pathlib's conversion
         # shows up in an idle instance's CPU time.
         self._path = os.fsencode(path)
         self._lock_path = os.fsencode(lock_path)
 
-    def _decode(self, raw: bytes) -> Document | None:
-        """Return the parsed document, or None if it is corrupt."""
-        try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return None
-        return data if self.valid(data) else None
+    def _decode(self, raw: bytes) -> Document:
+        """Return the parsed document. Raises UntrustedFile if it is corrupt."""
+        data = load_json(raw, MAX_DEPTH)
+        if not self.valid(data):
+            raise UntrustedFile("it does not have the expected shape")
+        return data
 
-    def read(self) -> Document:
-        """Return the current document, read under a shared lock.
+    def read(self, refuse_unsafe: bool = False) -> Document:
+        """Return the current document, read under a shared lock, with invalid items left out.
 
-        A corrupt document reads as empty; the next update sets it aside.
+        A corrupt document reads as empty; the next update sets it aside. What was wrong is
+        in `problems`. Raises UnsafeError, with *refuse_unsafe*, if the file is a symbolic
+        link or another user's.
         """
+        self.problems = []
         try:
-            lock: int | None = os.open(self._lock_path, LOCK_FLAGS, 0o600)
+            lock: int | None = open_lock_file(self._lock_path)
         except OSError as error:  # e.g. a read-only copy of the directory: read unlocked
             logger.debug("reading %s without its lock: %s", self.path, error.strerror)
             lock = None
         try:
             if lock is not None:
                 fcntl.flock(lock, fcntl.LOCK_SH)
-            fd = os.open(self._path, READ_FLAGS)
+            fd = open_checked(self._path, self.max_bytes)
             try:
-                raw = _read_all(fd)
+                data = self._decode(read_descriptor(fd, self.max_bytes))
             finally:
                 os.close(fd)
         except FileNotFoundError:
             return self.empty()
+        except UntrustedFile as problem:
+            if problem.unsafe and refuse_unsafe:
+                raise UnsafeError(f"refusing {self.path}: {problem.reason}") from None
+            self.problems.append(f"{self.path.name} is unusable ({problem.reason}): read as "
+                                 "empty until an instance sets it aside")
+            return self.empty()
         except OSError as error:
             logger.warning("cannot read %s: %s", self.path, error.strerror or error)
+            self.problems.append(f"cannot read {self.path.name}: {error.strerror or error}")
             return self.empty()
         finally:
             if lock is not None:
                 os.close(lock)  # releases the flock
-        data = self._decode(raw)
-        return self.empty() if data is None else data
+        if self.clean is not None:
+            dropped = self.clean(data)
+            if dropped:
+                self.problems.append(
+                    f"{self.path.name} holds {len(dropped)} invalid item(s), ignored until an "
+                    f"instance sets them aside ({dropped[0][0]!r}: {dropped[0][2]})")
+        return data
 
-    def update(self, change: Callable[[Document], Result]) -> Result:
+    def update(self, change: Callable[[Document], Result], refuse_unsafe: bool = False) -> Result:
         """Apply *change* to the document under the lock and rewrite it in place.
 
         *change* mutates the document in place and returns a value, which is returned. The
         document is kept for the next update, so what it holds is read-only to everyone else.
+        Raises UnsafeError, with *refuse_unsafe*, for a link or another user's file (else it
+        is set aside); UnavailableError if the file cannot be written (a full disk).
         """
-        lock = os.open(self._lock_path, LOCK_FLAGS, 0o600)
+        try:
+            lock = open_lock_file(self._lock_path)
+        except OSError as error:
+            raise UnavailableError(f"cannot open the lock file {self.lock_path}: "
+                                   f"{error.strerror or error}", error.errno) from None
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            created = False
+            fd, raw, data = self._open_for_update(refuse_unsafe)
             try:
-                fd = os.open(self._path, WRITE_FLAGS)
-            except FileNotFoundError:
-                fd = os.open(self._path, WRITE_FLAGS | os.O_CREAT | os.O_EXCL, 0o600)
-                created = True
-            try:
-                return self._rewrite(fd, created, change)
+                return self._rewrite(fd, raw, data, change)
             finally:
                 os.close(fd)
+        except OSError as error:
+            raise UnavailableError(f"cannot write {self.path}: {error.strerror or error}",
+                                   error.errno) from None
         finally:
             os.close(lock)  # releases the flock
 
-    def _rewrite(self, fd: int, created: bool, change: Callable[[Document], Result]) -> Result:
-        """Read (unless just *created*), change and write back the open file."""
+    def _open_for_update(self, refuse_unsafe: bool) -> tuple[int, bytes, Document]:
+        """Return the open document, its bytes and its content.
+
+        An unusable document is set aside and a new empty one created in its place.
+        """
         kept, self._kept = self._kept, None  # forgotten until the write succeeds
-        if created:
-            data, raw = self.empty(), b""
+        reason = None
+        try:
+            fd = open_checked(self._path, self.max_bytes, WRITE_FLAGS)
+        except FileNotFoundError:
+            pass
+        except UntrustedFile as problem:
+            if problem.unsafe and refuse_unsafe:
+                raise UnsafeError(f"refusing {self.path}: {problem.reason}") from None
+            reason = problem.reason
         else:
-            raw = _read_all(fd)
-            if kept is not None and raw == kept[0]:
-                data = kept[1]
-            else:
+            try:
+                raw = read_descriptor(fd, self.max_bytes)
+                if kept is not None and raw == kept[0]:
+                    return fd, raw, kept[1]
                 data = self._decode(raw)
-                if data is None:
-                    self._set_aside(raw)
-                    data = self.empty()
+            except UntrustedFile as problem:
+                os.close(fd)
+                reason = problem.reason
+            except BaseException:
+                os.close(fd)
+                raise
+            else:
+                self._set_invalid_items_aside(data)
+                return fd, raw, data
+        if reason is not None:
+            self._set_aside(reason)
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                     | os.O_CLOEXEC, 0o600)
+        return fd, b"", self.empty()
+
+    def _rewrite(self, fd: int, raw: bytes, data: Document,
+                 change: Callable[[Document], Result]) -> Result:
+        """Change *data* (what *raw*, the file's bytes, holds) and write it back to *fd*."""
         result = change(data)
         new = ENCODER.encode(data).encode("utf-8")
         if 0 < len(raw) - len(new) <= MAX_PADDING:
@@ -165,19 +221,34 @@ class LockedJsonFile:
         self._kept = (new, data)
         return result
 
-    def _set_aside(self, raw: bytes) -> None:
-        """Keep a copy of a corrupt document for inspection; the file itself is rewritten."""
-        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+    def _set_aside(self, reason: str) -> None:
+        """Rename the unusable document out of the way (never read past the size cap)."""
+        target = set_aside(self.path)
+        logger.warning("%s was corrupt (%s): moved it to %s and started a new one; live "
+                       "instances re-register on their next heartbeat", self.path, reason,
+                       target.name if target else "nowhere (it vanished)")
+
+    def _set_invalid_items_aside(self, data: Document) -> None:
+        """Drop the items that fail the field checks, keeping them in NAME.invalid-<time>."""
+        if self.clean is None:
+            return
+        dropped = self.clean(data)
+        if not dropped:
+            return
+        target = self.path.with_name(f"{self.path.name}.invalid-{utc_stamp()}")
+        body = ENCODER.encode({"dropped": [{"key": key, "item": item, "reason": reason}
+                                           for key, item, reason in dropped]})
         try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o600)
             try:
-                _write_all(fd, raw)
+                _write_all(fd, body.encode("utf-8"))
             finally:
                 os.close(fd)
         except OSError as error:
-            logger.warning("%s was corrupt and could not be copied aside (%s): starting a new "
-                           "one", self.path, error.strerror or error)
+            logger.warning("dropped %d invalid item(s) of %s (%r: %s); could not keep them "
+                           "(%s)", len(dropped), self.path, dropped[0][0], dropped[0][2],
+                           error.strerror or error)
             return
-        logger.warning("%s was corrupt: copied it to %s and started a new one; live instances "
-                       "re-register on their next heartbeat", self.path, target.name)
+        logger.warning("dropped %d invalid item(s) of %s (%r: %s): kept in %s", len(dropped),
+                       self.path, dropped[0][0], dropped[0][2], target.name)

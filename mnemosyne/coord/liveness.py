@@ -3,7 +3,9 @@
 The kernel releases the lock when the process dies, even by SIGKILL, so another process sees the
 death at once (~1 ms) instead of after a 30 s heartbeat timeout. A checker probes with a shared,
 non-blocking lock that it drops immediately; an instance taking its lock retries briefly in case
-a probe is in flight at that instant.
+a probe is in flight at that instant. Lock files are opened without following a link or
+blocking: a link planted as `locks/<id>.lock` is renamed aside, never followed to create a file
+elsewhere, and a probe of anything but a regular file of ours says "not held".
 Must not: decide what a dead instance means for the registry (registry.py does).
 """
 
@@ -12,10 +14,12 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 import time
 from pathlib import Path
 
-from mnemosyne.errors import ConflictError
+from mnemosyne.coord.safefile import open_lock_file
+from mnemosyne.errors import ConflictError, UnavailableError
 
 ACQUIRE_PATIENCE_S = 0.3
 
@@ -35,7 +39,11 @@ class InstanceLock:
 
     def acquire(self) -> None:
         """Take the lock. Raises ConflictError if a live instance with this id holds it."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fd = open_lock_file(self.path)
+        except OSError as error:
+            raise UnavailableError(f"cannot open the liveness lock {self.path}: "
+                                   f"{error.strerror or error}", error.errno) from None
         give_up_at = time.monotonic() + ACQUIRE_PATIENCE_S
         while True:
             try:
@@ -60,10 +68,13 @@ class InstanceLock:
 def lock_is_held(locks_dir: Path, instance_id: str) -> bool:
     """Return True if a live process holds *instance_id*'s liveness lock."""
     try:
-        fd = os.open(lock_path(locks_dir, instance_id), os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
+        fd = os.open(lock_path(locks_dir, instance_id),
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:  # missing, a link, or unopenable: no live instance holds it
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError as error:
         if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN):

@@ -6,7 +6,10 @@ next due timer: the registry heartbeat, the queue rescan (every poll interval wi
 a rare safety net with it) and the systemd watchdog. WATCHDOG=1 is sent from this loop only
 while the last heartbeat succeeded and the health check passes, so systemd kills and restarts
 an instance that hangs or breaks. SIGTERM and SIGINT end the loop (STOPPING=1, exit status 0);
-SIGHUP reloads.
+SIGHUP reloads. A wake-up by inotify hands the queue only the names that arrived, so a queue
+full of other files costs nothing per message. No file in `.mnemosyne/` can stop the loop: a
+failure to read the queue or write the heartbeat is logged (at most once a minute per kind,
+with a count) and the loop goes on; /health and the watchdog report a failing heartbeat.
 Must not: start threads, or do slow work inline (each step is a few file operations).
 """
 
@@ -25,6 +28,7 @@ from mnemosyne.config import Settings
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.inotify import DirectoryWatch
 from mnemosyne.coord.queue import Message, MessageQueue
+from mnemosyne.coord.safefile import RateLimitedWarnings
 from mnemosyne.daemon.signals import SignalQueue
 from mnemosyne.daemon.systemd import ServiceManager
 from mnemosyne.errors import ExitCode, MnemosyneError
@@ -54,6 +58,8 @@ class InstanceLoop:
     heartbeat_ok: bool = True
     last_turn: float = dataclasses.field(default_factory=time.monotonic)
     _last_status: str = ""
+    warnings: RateLimitedWarnings = dataclasses.field(
+        default_factory=lambda: RateLimitedWarnings(logger))
 
     def run(self) -> int:
         """Loop until SIGTERM or SIGINT; return the exit status."""
@@ -83,8 +89,12 @@ class InstanceLoop:
                 if signum == signal.SIGHUP:
                     self.settings = self.reload_settings(self.settings)
             now = self.last_turn = time.monotonic()
-            if self.watch is not None and self.watch.fileno() in ready and self.watch.drain():
-                next_rescan = now
+            if self.watch is not None and self.watch.fileno() in ready:
+                arrived = self.watch.drain_names()
+                if arrived is None:  # events were lost: look at everything
+                    next_rescan = now
+                elif arrived:
+                    self.deliver_messages(arrived)
             for watch, on_change in self.watches:
                 if watch.fileno() in ready and watch.drain():
                     on_change()
@@ -151,12 +161,16 @@ class InstanceLoop:
             self.manager.status(text)
             self._last_status = text
 
-    def deliver_messages(self) -> None:
-        """Receive what arrived and hand each message over; failures are logged."""
+    def deliver_messages(self, names: list[str] | None = None) -> None:
+        """Receive what arrived and hand each message over; failures are logged.
+
+        *names* are the files inotify reported; without them the whole queue is scanned.
+        """
         try:
-            received = self.messages.receive()
-        except OSError as error:
-            logger.error("cannot read the coordination queue: %s", error)
+            received = self.messages.receive(names)
+        except Exception as error:  # noqa: BLE001 - no file in the queue may stop the loop
+            self.warnings.warn("queue", "cannot read the coordination queue: %s: %s",
+                               type(error).__name__, error)
             return
         for message in received:
             self.on_message(message)
@@ -165,7 +179,11 @@ class InstanceLoop:
         """Refresh the registry entry; a failure is logged, and the loop goes on."""
         try:
             self.coordinator.heartbeat()
-        except (OSError, MnemosyneError) as error:
-            logger.error("heartbeat failed: %s", error)
+        except MnemosyneError as error:
+            self.warnings.warn("heartbeat", "heartbeat failed: %s", error)
+            return False
+        except Exception as error:  # noqa: BLE001 - no registry file may stop the loop
+            self.warnings.warn("heartbeat", "heartbeat failed: %s: %s", type(error).__name__,
+                               error)
             return False
         return True

@@ -191,7 +191,8 @@ def test_every_file_an_instance_writes_is_private_under_umask_000(cli, isolated_
                               start_new_session=True)
     try:
         wait_until(lambda: "a0a0a0a0" in instances(cli))
-        cli("send", "--to", "b0b0b0b0", "--type", "Note", prefix=umask_000).ok()
+        cli("send", "--to", "b0b0b0b0", "--type", "Note", "--allow-offline",
+            prefix=umask_000).ok()
         time.sleep(0.5)
         secret = Path(isolated_env["XDG_CONFIG_HOME"]) / "mnemosyne" / "secret"
         paths = [*cli.root.rglob("*"), secret]

@@ -93,7 +93,7 @@ def test_broadcast_reaches_eight_receivers_exactly_once_and_never_the_sender(
 def test_direct_messages_arrive_in_send_order(cli, isolated_env, tmp_path):
     for number in range(20):
         cli("send", "--to", "d1d1d1d1", "--type", "Note", "--payload", str(number),
-            "--from", "a0a0a0a0").ok()
+            "--from", "a0a0a0a0", "--allow-offline").ok()
     result = cli("inbox", "--as", "d1d1d1d1", "--format", "json").ok()
     assert [json.loads(line)["payload"] for line in result.stdout.splitlines()] == \
         list(range(20))
@@ -102,10 +102,10 @@ def test_direct_messages_arrive_in_send_order(cli, isolated_env, tmp_path):
 
 def test_one_kilobyte_limit_at_both_ends(cli, tmp_path):
     big = json.dumps("x" * 1100)
-    assert_one_line_error(cli("send", "--to", "d1d1d1d1", "--type", "Note", "--payload", big),
-                          2, "over the limit of 1024 bytes")
+    assert_one_line_error(cli("send", "--to", "d1d1d1d1", "--type", "Note", "--payload", big,
+                              "--allow-offline"), 2, "over the limit of 1024 bytes")
     cli("send", "--to", "d1d1d1d1", "--type", "Note", "--payload", big, "--from", "a0a0a0a0",
-        env={"MNEMOSYNE_MESSAGE_SIZE_CAP": "4096"}).ok()
+        "--allow-offline", env={"MNEMOSYNE_MESSAGE_SIZE_CAP": "4096"}).ok()
     result = cli("inbox", "--as", "d1d1d1d1").ok()
     assert result.stdout == ""
     assert "over 1024 bytes" in result.stderr
@@ -113,7 +113,8 @@ def test_one_kilobyte_limit_at_both_ends(cli, tmp_path):
 
 
 def test_messages_to_an_instance_that_never_came_expire(cli):
-    cli("send", "--to", "99999999", "--type", "Note", env={"MNEMOSYNE_MESSAGE_TTL_S": "0.5"}).ok()
+    cli("send", "--to", "99999999", "--type", "Note", "--allow-offline",
+        env={"MNEMOSYNE_MESSAGE_TTL_S": "0.5"}).ok()
     assert len(list((cli.root / "coordination_queue").iterdir())) == 1
     time.sleep(0.6)
     cli("inbox", "--as", "d1d1d1d1", env={"MNEMOSYNE_MESSAGE_TTL_S": "0.5"}).ok()

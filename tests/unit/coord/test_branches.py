@@ -93,3 +93,19 @@ def test_bad_mode_and_intent(setup):
         branches.claim("x", "aaaaaaaa", mode="solo")
     with pytest.raises(UsageError, match="invalid intent"):
         branches.claim("x", "aaaaaaaa", intent="destroy")
+
+
+def test_invalid_assignments_are_ignored_and_set_aside(setup):
+    import json  # noqa: PLC0415
+
+    branches, alice, _bob, _clock = setup
+    claim = alice.claim_branch("main")
+    path = alice.root.path / "branch_registry.json"
+    data = json.loads(path.read_text())
+    data["branches"]["other"] = [claim]  # filed under another branch
+    data["branches"]["main"].append({**claim, "mode": "sideways"})
+    path.write_text(json.dumps(data))
+    assert list(branches.assignments()) == ["main"]
+    assert len(branches.assignments()["main"]) == 1
+    branches.release("bbbbbbbb")
+    assert len(list(alice.root.path.glob("branch_registry.json.invalid-*"))) == 1

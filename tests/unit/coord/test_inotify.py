@@ -33,3 +33,23 @@ def test_inotify_wakes_on_a_published_message(root):
 def test_watching_a_missing_directory_falls_back_to_polling(tmp_path, caplog):
     assert DirectoryWatch.open(tmp_path / "missing") is None
     assert "polling instead" in caplog.text
+
+
+def test_drain_names_reports_arrivals_and_odd_files_made_in_place(root):
+    import os  # noqa: PLC0415
+
+    watch = DirectoryWatch.open(root.queue)
+    assert watch is not None
+    try:
+        sent = queue(root, "aaaaaaaa").send("bbbbbbbb", "Note")
+        (root.queue / "a-directory").mkdir()
+        os.mkfifo(root.queue / "a-fifo")
+        (root.queue / "written-in-place").write_text("x")
+        select.select([watch], [], [], 5)
+        names = watch.drain_names()
+        assert f"{sent.id}.json" in names
+        assert {"a-directory", "a-fifo", "written-in-place"} <= set(names)
+        assert names.count("written-in-place") == 1  # when closed, not when created
+        assert watch.drain_names() == []
+    finally:
+        watch.close()

@@ -149,3 +149,35 @@ def test_readers_never_see_a_torn_or_empty_document_while_writers_rewrite(tmp_pa
     for worker in workers:
         worker.join(120)
         assert worker.exitcode == 0
+
+
+def test_an_oversized_document_is_set_aside_without_being_read(tmp_path, caplog):
+    document = LockedJsonFile(tmp_path / "doc.json", tmp_path / "doc.lock",
+                              empty=lambda: {"items": {}},
+                              valid=lambda d: isinstance(d, dict), max_bytes=1000)
+    (tmp_path / "doc.json").write_text(json.dumps({"items": {}, "pad": "x" * 5000}))
+    assert document.read() == {"items": {}}
+    assert "over the cap of 1000" in document.problems[0]
+    document.update(lambda d: d["items"].update(a=1))
+    assert json.loads((tmp_path / "doc.json").read_text()) == {"items": {"a": 1}}
+    assert len(list(tmp_path.glob("doc.json.corrupt-*"))) == 1
+    document.update(lambda d: d["items"].update(b=2))  # set aside once, not every update
+    assert len(list(tmp_path.glob("doc.json.corrupt-*"))) == 1
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "deep"])
+def test_a_document_that_is_no_plain_json_file_is_set_aside(tmp_path, kind):
+    import os  # noqa: PLC0415
+
+    path = tmp_path / "doc.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    document = make(tmp_path)
+    assert document.read() == {"version": 1, "items": {}}
+    document.update(lambda d: d["items"].update(me=1))
+    assert document.read()["items"] == {"me": 1}
+    assert len(list(tmp_path.glob("doc.json.corrupt-*"))) == 1

@@ -63,3 +63,19 @@ def test_a_probe_in_flight_does_not_make_acquire_fail(tmp_path):
     lock.acquire()
     timer.join()
     lock.release()
+
+
+def test_a_linked_lock_is_set_aside_not_followed(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    os.symlink(outside / "a1b2c3d4.lock", locks / "a1b2c3d4.lock")
+    assert not lock_is_held(locks, "a1b2c3d4")
+    lock = InstanceLock(locks, "a1b2c3d4")
+    lock.acquire()
+    try:
+        assert lock_is_held(locks, "a1b2c3d4")
+        assert list(outside.iterdir()) == []
+    finally:
+        lock.release()

@@ -141,3 +141,96 @@ def test_signature_is_checked_with_the_key(root):
     sent = queue(root, "aaaaaaaa").send("bbbbbbbb", "Note", [1, "two"])
     data = json.loads((root.queue / f"{sent.id}.json").read_text())
     assert signing.verify(data, KEY)
+
+
+def test_a_replayed_direct_message_is_refused_within_its_ttl_and_after_a_restart(root, caplog):
+    alice, bob = queue(root, "aaaaaaaa"), queue(root, "bbbbbbbb")
+    sent = alice.send("bbbbbbbb", "Note", "once")
+    path = root.queue / f"{sent.id}.json"
+    body = path.read_bytes()
+    assert [message.payload for message in bob.receive()] == ["once"]
+    path.write_bytes(body)
+    assert bob.receive() == []
+    assert "replayed copy" in caplog.text
+    assert not path.exists()
+    path.write_bytes(body)
+    assert queue(root, "bbbbbbbb").receive() == []  # a restart: the cursor from disk
+    later = queue(root, "bbbbbbbb")
+    later.clock_ns = lambda: time.time_ns() + 60 * 10**9  # past the seen names' window
+    path.write_bytes(body)
+    assert later.receive() == []
+
+
+def test_messages_sent_before_a_new_id_first_receives_still_arrive(root):
+    queue(root, "aaaaaaaa").send("bbbbbbbb", "Note", "early")
+    late = queue(root, "bbbbbbbb")
+    late.clock_ns = lambda: time.time_ns() + 100 * 10**9  # within the 300 s TTL
+    assert [message.payload for message in late.receive()] == ["early"]
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "symlink"])
+def test_odd_files_named_like_messages_are_set_aside_without_blocking(root, tmp_path, kind):
+    bob = queue(root, "bbbbbbbb")
+    bob.receive()
+    now = time.time_ns()
+    names = [f"{now:019d}-aaaaaaaa-bbbbbbbb-00000001.json",
+             f"{now:019d}-aaaaaaaa-all-00000002.json"]
+    (tmp_path / "outside").write_text("{}")
+    for name in names:
+        path = root.queue / name
+        if kind == "directory":
+            path.mkdir()
+        elif kind == "fifo":
+            os.mkfifo(path)
+        else:
+            os.symlink(tmp_path / "outside", path)
+    began = time.monotonic()
+    assert bob.receive() == []
+    assert time.monotonic() - began < 1.0
+    assert queued_names(root.queue) == []
+    assert sorted(os.listdir(root.rejected)) == sorted(names)
+    assert (tmp_path / "outside").read_text() == "{}"
+    alice = queue(root, "aaaaaaaa")
+    alice.send("bbbbbbbb", "Note", "after")
+    assert [message.payload for message in bob.receive()] == ["after"]
+
+
+def test_an_expired_directory_is_set_aside_not_an_error(root):
+    (root.queue / "1000000000000000000-aaaaaaaa-99999999-00000001.json").mkdir()
+    assert queue(root, "bbbbbbbb").receive() == []
+    assert queued_names(root.queue) == []
+
+
+def test_only_the_names_given_are_looked_at(root):
+    alice, bob = queue(root, "aaaaaaaa"), queue(root, "bbbbbbbb")
+    bob.receive()
+    first = alice.send("bbbbbbbb", "Note", 1)
+    second = alice.send("bbbbbbbb", "Note", 2)
+    (root.queue / "README").write_text("not a message")
+    assert [message.payload for message in bob.receive([f"{second.id}.json"])] == [2]
+    assert (root.queue / "README").exists()  # only a full scan sets it aside
+    assert [message.payload for message in bob.receive()] == [1]
+    assert first.id
+
+
+def test_warnings_about_bad_broadcasts_are_rate_limited(root, caplog):
+    bob = queue(root, "bbbbbbbb")
+    bob.receive()
+    other = queue(root, "cccccccc", key=b"another secret")
+    for index in range(50):
+        other.send(None, "Note", index)
+    assert bob.receive() == []
+    assert caplog.text.count("skipped broadcast") == 1
+
+
+def test_deep_payloads_are_refused_at_send(root):
+    with pytest.raises(UsageError, match="nested more than"):
+        queue(root, "aaaaaaaa").send("bbbbbbbb", "Note", json.loads("[" * 40 + "]" * 40))
+
+
+def test_a_deep_cursor_is_set_aside(root, caplog):
+    (root.cursors / "bbbbbbbb.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    queue(root, "aaaaaaaa").send("bbbbbbbb", "Note", "still")
+    assert [message.payload for message in queue(root, "bbbbbbbb").receive()] == ["still"]
+    assert len(list(root.cursors.glob("bbbbbbbb.json.corrupt-*"))) == 1
+    assert "cursor" in caplog.text

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -32,7 +33,8 @@ def dead_pid():
 
 
 def entry(instance_id, pid, clock, **changes):
-    fields = {"instance_id": instance_id, "pid": pid, "pid_start_time": process_start_time(pid),
+    fields = {"instance_id": instance_id, "pid": pid,
+              "pid_start_time": process_start_time(pid) or 1,
               "hostname": this_host(), "registered_at": utc_timestamp(clock()),
               "last_heartbeat": utc_timestamp(clock()), "api_url": None,
               "worktree_path": None, "branch": None, "systemd_unit": None, "version": "t"}
@@ -121,5 +123,73 @@ def test_view_json_has_state_and_no_signature(root):
 def test_hostile_instance_ids_never_reach_the_filesystem(root):
     clock = Clock()
     registry = ProcessRegistry(root, KEY, 30.0, clock)
-    registry.put(entry("../../etc", dead_pid(), clock, pid_start_time=1))
-    assert registry.views()[0].state == "dead"
+    hostile = signing.signed(entry("../../etc", dead_pid(), clock, pid_start_time=1), KEY)
+    with pytest.raises(ValueError, match="invalid entry"):
+        registry.put(hostile)
+    (root.path / "process_registry.json").write_text(
+        json.dumps({"version": 1, "instances": {"../../etc": hostile}}))
+    assert registry.views() == []
+    assert "invalid item" in registry.problems[0]
+
+
+@pytest.mark.parametrize(("key", "changes", "problem"), [
+    ("a1b2c3d4", {"pid": 10**20}, "pid is not an integer"),
+    ("a1b2c3d4", {"pid": 0}, "pid is not an integer"),
+    ("a1b2c3d4", {"pid": True}, "pid is not an integer"),
+    ("a1b2c3d4", {"pid_start_time": None}, "pid_start_time"),
+    ("a1b2c3d4", {"pid_start_time": -1}, "pid_start_time"),
+    ("deadbeef", {}, "key other than its instance_id"),
+    ("a1b2c3d4", {"hostname": "a b"}, "hostname"),
+    ("a1b2c3d4", {"last_heartbeat": "soon"}, "last_heartbeat"),
+    ("a1b2c3d4", {"api_url": "javascript:alert(1)"}, "api_url"),
+    ("a1b2c3d4", {"api_url": "http://user@evil.example/"}, "api_url"),
+    ("a1b2c3d4", {"api_url": "http://127.0.0.1:3000/ x"}, "api_url"),
+    ("a1b2c3d4", {"worktree_path": "x" * 5000}, "worktree_path"),
+    ("a1b2c3d4", {"signature": 7}, "signature"),
+    ("a1b2c3d4", {"extra": [[1]]}, "unknown fields"),
+])
+def test_entry_problems(key, changes, problem):
+    from mnemosyne.coord.registry import entry_problem  # noqa: PLC0415
+
+    fields = {**entry("a1b2c3d4", os.getpid(), Clock(), api_url="http://127.0.0.1:3000"),
+              **changes}
+    assert problem in entry_problem(key, fields)
+    assert entry_problem("a1b2c3d4", entry("a1b2c3d4", os.getpid(), Clock())) is None
+
+
+def test_invalid_entries_are_ignored_then_set_aside_once(root):
+    clock = Clock()
+    registry = ProcessRegistry(root, KEY, 30.0, clock)
+    registry.put(entry("a1b2c3d4", os.getpid(), clock))
+    good = registry.entries()["a1b2c3d4"]
+    path = root.path / "process_registry.json"
+    data = json.loads(path.read_text())
+    data["instances"]["deadbeef"] = good  # filed under another key
+    data["instances"]["0badf00d"] = {**good, "instance_id": "0badf00d", "pid": 10**20}
+    path.write_text(json.dumps(data))
+    assert [view.instance_id for view in registry.views()] == ["a1b2c3d4"]
+    assert "2 invalid item(s)" in registry.problems[0]
+    registry.put(entry("b1b2c3d4", os.getpid(), clock))
+    aside = list(root.path.glob("process_registry.json.invalid-*"))
+    assert len(aside) == 1
+    assert {item["key"] for item in json.loads(aside[0].read_text())["dropped"]} == {
+        "deadbeef", "0badf00d"}
+    assert set(json.loads(path.read_text())["instances"]) == {"a1b2c3d4", "b1b2c3d4"}
+    assert registry.set_aside_files() == [aside[0].name]
+
+
+def test_a_linked_registry_is_refused_by_readers_and_set_aside_by_writers(root, tmp_path):
+    from mnemosyne.errors import UnsafeError  # noqa: PLC0415
+
+    clock = Clock()
+    registry = ProcessRegistry(root, KEY, 30.0, clock)
+    (tmp_path / "target.json").write_text('{"version": 1, "instances": {}}')
+    os.symlink(tmp_path / "target.json", root.path / "process_registry.json")
+    with pytest.raises(UnsafeError, match="symbolic link"):
+        registry.entries(refuse_unsafe=True)
+    with pytest.raises(UnsafeError, match="symbolic link"):
+        registry.put(entry("a1b2c3d4", os.getpid(), clock), refuse_unsafe=True)
+    assert registry.entries() == {}
+    registry.put(entry("a1b2c3d4", os.getpid(), clock))
+    assert not (root.path / "process_registry.json").is_symlink()
+    assert (tmp_path / "target.json").read_text() == '{"version": 1, "instances": {}}'

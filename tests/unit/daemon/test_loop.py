@@ -128,3 +128,24 @@ def test_health_problem_reports_a_stalled_loop_and_a_failing_heartbeat(parts):
     assert loop.health_problem() == "registry heartbeat failing"
     loop.last_turn -= 3600
     assert "main loop stalled" in loop.health_problem()
+
+
+def test_a_queue_that_cannot_be_read_is_logged_once_a_minute_not_raised(parts, caplog):
+    import shutil  # noqa: PLC0415
+
+    settings, root, coordinator, messages, signals, _watch = parts
+    loop = InstanceLoop(settings, signals, coordinator, messages, None, lambda s: s, print)
+    shutil.rmtree(root.queue)
+    root.queue.write_text("not a directory")
+    for _ in range(100):
+        loop.deliver_messages()
+    assert caplog.text.count("cannot read the coordination queue") == 1
+
+
+def test_a_deep_registry_costs_one_failed_heartbeat_at_most(parts, caplog):
+    settings, root, coordinator, messages, signals, _watch = parts
+    loop = InstanceLoop(settings, signals, coordinator, messages, None, lambda s: s, print)
+    (root.path / "process_registry.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    assert loop.send_heartbeat()
+    assert "was corrupt" in caplog.text
+    assert [view.instance_id for view in coordinator.instances()] == ["a1b2c3d4"]
