@@ -142,6 +142,25 @@ def error_bytes(status: int, message: str, headers: list[tuple[str, str]] | None
     return f"HTTP/1.1 {status_line}\r\n{head}\r\n".encode("latin-1") + data
 
 
+_request_state = threading.local()
+
+
+def close_after_response() -> None:
+    """Have the connection of the request this thread serves closed after its response.
+
+    For a request whose body could not be read to its end: what follows on the connection is
+    not the start of a request, and must not be parsed as one.
+    """
+    _request_state.close = True
+
+
+def take_close_request() -> bool:
+    """Return whether close_after_response() was called for this thread's request; reset it."""
+    wanted = getattr(_request_state, "close", False)
+    _request_state.close = False
+    return wanted
+
+
 class RateLimitedLog:
     """Log at most LOG_LINES_PER_WINDOW lines per LOG_WINDOW_S; count and report the rest."""
 

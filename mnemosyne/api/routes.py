@@ -24,6 +24,7 @@ from typing import Any
 import cherrypy
 
 from mnemosyne.api.events import EventHub
+from mnemosyne.api.gate import close_after_response
 from mnemosyne.api.openapi import openapi_document
 from mnemosyne.api.responses import JSON_TYPE, SECURITY_HEADERS, error_body, json_bytes
 from mnemosyne.errors import ExitCode, MnemosyneError, UsageError
@@ -119,16 +120,22 @@ def read_body(max_bytes: int) -> bytes:
         raise cherrypy.HTTPError(413, f"request body is over {max_bytes} bytes")
     # CherryPy's own body processing is off (it fails on e.g. multipart without a boundary):
     # the raw stream is read here, never more than the limit allows.
+    # A body not read to its end leaves the connection mid-request: it is closed after the
+    # answer, so that the rest is never taken for a new request.
     try:
         raw = cherrypy.request.rfile.read(max_bytes + 1)
     except TimeoutError:
+        close_after_response()
         raise cherrypy.HTTPError(408, "the request body did not arrive in time") from None
     except (ValueError, OSError) as error:  # cheroot: bad chunk size, connection reset
+        close_after_response()
         raise cherrypy.HTTPError(400, f"request body is malformed: "
                                       f"{str(error)[:80] or type(error).__name__}") from None
     if len(raw) > max_bytes:
+        close_after_response()
         raise cherrypy.HTTPError(413, f"request body is over {max_bytes} bytes")
     if declared.isdigit() and len(raw) < int(declared):
+        close_after_response()
         raise cherrypy.HTTPError(400, f"request body ended after {len(raw)} of the "
                                       f"{declared} bytes its Content-Length announced")
     return raw

@@ -21,7 +21,7 @@ from cheroot import server as cheroot_server
 from cheroot import wsgi
 
 from mnemosyne.api.events import EventHub
-from mnemosyne.api.gate import PREREAD_BYTES, GateLimits, RequestGate
+from mnemosyne.api.gate import PREREAD_BYTES, GateLimits, RequestGate, take_close_request
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +30,25 @@ CONNECTION_TIMEOUT_S = 10
 SHUTDOWN_TIMEOUT_S = 1.5
 
 
+class GatedRequest(cheroot_server.HTTPRequest):
+    """A cheroot request that closes its connection when the application asked for that."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        take_close_request()  # nothing left over from an earlier request on this thread
+
+    def send_headers(self) -> None:
+        """Send the response head, with `Connection: close` if the body was not read whole."""
+        if take_close_request():
+            self.close_connection = True
+        super().send_headers()
+
+
 class GatedConnection(cheroot_server.HTTPConnection):
     """A cheroot connection that buffers a whole small request and reports its closing."""
 
     rbufsize = PREREAD_BYTES
+    RequestHandlerClass = GatedRequest
 
     def close(self) -> None:
         """Close the connection and stop counting it."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import threading
 import time
 
 import pytest
@@ -17,9 +18,11 @@ from mnemosyne.api.gate import (
     GateLimits,
     RateLimitedLog,
     Readiness,
+    close_after_response,
     error_bytes,
     head_end,
     judge,
+    take_close_request,
 )
 from mnemosyne.api.server import ApiServer
 from tests.helpers import http_request
@@ -240,3 +243,31 @@ def test_stop_closes_waiting_connections_at_once(gated):
     for sock in waiting:
         assert read_all(sock) == b""
         sock.close()
+
+
+def test_close_after_response_is_per_thread_and_taken_once():
+    assert take_close_request() is False
+    close_after_response()
+    other = []
+    thread = threading.Thread(target=lambda: other.append(take_close_request()))
+    thread.start()
+    thread.join()
+    assert other == [False]
+    assert take_close_request() is True
+    assert take_close_request() is False
+
+
+def closing_app(environ, start_response):
+    environ["wsgi.input"].read(1)
+    close_after_response()
+    start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+    return [b"no"]
+
+
+def test_a_connection_is_closed_after_a_response_when_asked(gated):
+    server, port = gated()
+    server.server.wsgi_app = closing_app
+    with connect(port, post_head("Content-Length: 3") + b"abcGET / HTTP/1.1\r\n\r\n") as sock:
+        answer = read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request") and answer.count(b"HTTP/1.1") == 1
+    assert b"Connection: close" in answer
