@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 
@@ -66,3 +67,18 @@ def test_stop_ends_open_streams():
         client.close()
     stopper.join(10)
     assert not stopper.is_alive()
+
+
+def test_cheroot_errors_are_logged_on_one_line_without_traceback(caplog):
+    server, _ = make_server()
+    try:
+        with caplog.at_level(logging.INFO, logger="mnemosyne.api.server"):
+            try:
+                raise ValueError("bad\nrequest")
+            except ValueError as error:
+                server.server.error_log(repr(error), logging.ERROR, traceback=True)
+        (record,) = caplog.records
+        assert record.getMessage() == "http server: ValueError('bad\\nrequest')"
+        assert not record.exc_info
+    finally:
+        server.stop()
