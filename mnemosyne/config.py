@@ -202,7 +202,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("api_keepalive_s", lambda _: 15.0, _positive_float,
             "seconds between SSE keep-alive comments", env=("MNEMOSYNE_API_KEEPALIVE_S",)),
     Setting("api_header_timeout_s", lambda _: 10.0, _positive_float,
-            "seconds a client has to send a request's headers (else 408 and close)",
+            "seconds a client has to send a request's head and a body up to 64 KiB (else 408)",
             env=("MNEMOSYNE_API_HEADER_TIMEOUT_S",)),
     Setting("api_body_timeout_s", lambda _: 30.0, _positive_float,
             "seconds a client has to send the rest of a body over 64 KiB (else 400)",

@@ -160,3 +160,39 @@ def test_slow_and_silent_connections_are_closed_at_the_header_deadline(start_dae
     assert "Traceback" not in log
     refusals = [line for line in daemon.lines if "API closed a connection" in line]
     assert 1 <= len(refusals) <= 5, log  # rate-limited, then counted
+
+
+def test_slow_uploads_hold_no_more_than_a_few_threads_and_are_cut_off(start_daemon):
+    """Bodies too large for the gate's buffer, sent one byte a second: a few reach a worker
+    (and are cut off at the body deadline), the rest are refused at once; /health stays fast."""
+    daemon = start_daemon("--with-api", "--api-addr", "127.0.0.1:0",
+                          env={"MNEMOSYNE_API_BODY_TIMEOUT_S": "2"})
+    url = api_url(daemon)
+    daemon.wait_for_line("ready:")
+    parts = urllib.parse.urlsplit(url)
+    uploads = []
+    for _ in range(30):
+        sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+        sock.sendall(f"POST /memories HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                     "Content-Type: application/json\r\nContent-Length: 200000\r\n\r\n{"
+                     .encode())
+        uploads.append(sock)
+    started = time.monotonic()
+    try:
+        latencies = health_latencies(url, count=30)
+        assert latencies[-1] < 1.0, latencies
+        statuses = []
+        for sock in uploads:
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+            statuses.append(int(answer.split()[1]) if answer else 0)
+        assert time.monotonic() - started < 2.0 + 5.0
+    finally:
+        for sock in uploads:
+            sock.close()
+    assert set(statuses) <= {400, 503}, statuses
+    assert statuses.count(400) <= 8  # at most that many bodies were arriving in the pool
+    assert http_request(f"{url}/health").status == 200
+    assert_stores_and_recalls(url, "uploads")
+    assert "Traceback" not in "\n".join(daemon.lines)
