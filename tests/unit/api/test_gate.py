@@ -271,3 +271,33 @@ def test_a_connection_is_closed_after_a_response_when_asked(gated):
         answer = read_all(sock)
     assert answer.startswith(b"HTTP/1.1 400 Bad Request") and answer.count(b"HTTP/1.1") == 1
     assert b"Connection: close" in answer
+
+
+def wait_until(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def test_a_kept_alive_connection_the_client_closes_is_no_longer_counted(gated):
+    server, port = gated()
+    with connect(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") as sock:
+        assert read_response(sock).startswith(b"HTTP/1.1 200 OK")
+        assert server.server.gate.open_connections() == 1
+    assert wait_until(lambda: server.server.gate.open_connections() == 0)
+
+
+def test_over_the_cap_with_nothing_waiting_the_new_connection_gets_503(gated):
+    server, port = gated(max_connections=2)  # one per client address
+    with connect(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") as busy:
+        assert read_response(busy).startswith(b"HTTP/1.1 200 OK")  # kept alive, idle
+        with connect(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") as refused:
+            answer = read_all(refused)
+        assert answer.startswith(b"HTTP/1.1 503 Service Unavailable")
+        assert b"Retry-After: 1" in answer
+        busy.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(busy).startswith(b"HTTP/1.1 200 OK")
+    assert wait_until(lambda: server.server.gate.open_connections() == 0)
