@@ -89,9 +89,14 @@ def head_end(buffer: bytes) -> int:
     start = 0
     while buffer.startswith(b"\r\n", start):  # empty lines before a request are allowed
         start += 2
-    ends = [index + length for marker, length in ((b"\r\n\r\n", 4), (b"\n\n", 2))
-            if (index := buffer.find(marker, start)) >= 0]
-    return min(ends) if ends else -1
+    crlf = buffer.find(b"\r\n\r\n", start)
+    bare = buffer.find(b"\n\n", start)  # cheroot refuses bare LF heads; they end here too
+    if bare >= 0 and (crlf < 0 or bare + 2 < crlf + 4):
+        return bare + 2
+    return crlf + 4 if crlf >= 0 else -1
+
+
+FRAMING_HEADERS = (b"content-length", b"transfer-encoding", b"expect")
 
 
 def judge(buffer: bytes, capacity: int = PREREAD_BYTES) -> Verdict:
@@ -106,19 +111,22 @@ def judge(buffer: bytes, capacity: int = PREREAD_BYTES) -> Verdict:
         return WAIT
     if end > MAX_HEAD_BYTES:
         return Verdict(Readiness.REFUSE, 431, f"request head is over {MAX_HEAD_BYTES} bytes")
+    head = buffer[:end].lower()
+    if not any(name in head for name in FRAMING_HEADERS):
+        return COMPLETE  # the common case, a request without a body: no need to parse
     lengths: list[str] = []
     chunked = expects_continue = False
-    for line in buffer[:end].split(b"\n")[1:]:
+    for line in head.split(b"\n")[1:]:
         name, colon, value = line.partition(b":")
         if not colon:
             continue
-        key = name.strip().lower()
+        key = name.strip()
         if key == b"content-length":
             lengths.append(value.strip().decode("latin-1"))
         elif key == b"transfer-encoding":
             chunked = True
         elif key == b"expect":
-            expects_continue = b"100-continue" in value.lower()
+            expects_continue = b"100-continue" in value
     if lengths and (len(set(lengths)) > 1 or not lengths[0].isdigit()
                     or not lengths[0].isascii() or len(lengths[0]) > 18):
         shown = ", ".join(lengths)[:40]
