@@ -201,6 +201,15 @@ SETTINGS: tuple[Setting, ...] = (
             env=("MNEMOSYNE_API_MAX_BODY_BYTES",)),
     Setting("api_keepalive_s", lambda _: 15.0, _positive_float,
             "seconds between SSE keep-alive comments", env=("MNEMOSYNE_API_KEEPALIVE_S",)),
+    Setting("api_header_timeout_s", lambda _: 10.0, _positive_float,
+            "seconds a client has to send a request's head and a body up to 64 KiB (else 408)",
+            env=("MNEMOSYNE_API_HEADER_TIMEOUT_S",)),
+    Setting("api_body_timeout_s", lambda _: 30.0, _positive_float,
+            "seconds a client has to send the rest of a body over 64 KiB (else 400)",
+            env=("MNEMOSYNE_API_BODY_TIMEOUT_S",)),
+    Setting("api_max_connections", lambda _: 512, _positive_int,
+            "most open API connections (one client address: half); over it the oldest idle "
+            "one is closed", env=("MNEMOSYNE_API_MAX_CONNECTIONS",)),
     Setting("heartbeat_interval_s", lambda _: 2.0, _positive_float,
             "seconds between registry heartbeats", env=("MNEMOSYNE_HEARTBEAT_INTERVAL_S",)),
     Setting("stale_threshold_s", lambda _: 30.0, _positive_float,
@@ -241,6 +250,9 @@ class Settings:
     api_max_subscribers: int
     api_max_body_bytes: int
     api_keepalive_s: float
+    api_header_timeout_s: float
+    api_body_timeout_s: float
+    api_max_connections: int
     heartbeat_interval_s: float
     stale_threshold_s: float
     poll_interval_s: float

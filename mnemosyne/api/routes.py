@@ -24,6 +24,7 @@ from typing import Any
 import cherrypy
 
 from mnemosyne.api.events import EventHub
+from mnemosyne.api.gate import close_after_response
 from mnemosyne.api.openapi import openapi_document
 from mnemosyne.api.responses import JSON_TYPE, SECURITY_HEADERS, error_body, json_bytes
 from mnemosyne.errors import ExitCode, MnemosyneError, UsageError
@@ -108,25 +109,63 @@ def log_unexpected_error() -> None:
     cherrypy.response.body = [json_bytes(error_body(500, "internal error; see the log"))]
 
 
-def read_json_body(max_bytes: int) -> dict[str, Any]:
-    """Return the request body as a JSON object. Raises HTTPError 400, 413 or 415."""
-    content_type = cherrypy.request.headers.get("Content-Type", "")
-    if content_type.split(";")[0].strip().lower() != JSON_TYPE:
-        raise cherrypy.HTTPError(415, "send the body as application/json")
+def read_body(max_bytes: int) -> bytes:
+    """Return the raw request body, at most *max_bytes*. Raises HTTPError 400, 408 or 413.
+
+    A body that ends before its Content-Length, or a malformed chunk, is a 400; a body that
+    does not arrive in time (the socket times out, or the gate cut it off) a 408.
+    """
     declared = cherrypy.request.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise cherrypy.HTTPError(413, f"request body is over {max_bytes} bytes")
     # CherryPy's own body processing is off (it fails on e.g. multipart without a boundary):
     # the raw stream is read here, never more than the limit allows.
-    raw = cherrypy.request.rfile.read(max_bytes + 1)
+    # A body not read to its end leaves the connection mid-request: it is closed after the
+    # answer, so that the rest is never taken for a new request.
+    try:
+        raw = cherrypy.request.rfile.read(max_bytes + 1)
+    except TimeoutError:
+        close_after_response()
+        raise cherrypy.HTTPError(408, "the request body did not arrive in time") from None
+    except (ValueError, OSError) as error:  # cheroot: bad chunk size, connection reset
+        close_after_response()
+        raise cherrypy.HTTPError(400, f"request body is malformed: "
+                                      f"{str(error)[:80] or type(error).__name__}") from None
     if len(raw) > max_bytes:
+        close_after_response()
         raise cherrypy.HTTPError(413, f"request body is over {max_bytes} bytes")
+    if declared.isdigit() and len(raw) < int(declared):
+        close_after_response()
+        raise cherrypy.HTTPError(400, f"request body ended after {len(raw)} of the "
+                                      f"{declared} bytes its Content-Length announced")
+    return raw
+
+
+def read_json_body(max_bytes: int) -> dict[str, Any]:
+    """Return the request body as a JSON object. Raises HTTPError 400, 408, 413 or 415.
+
+    The body must be UTF-8 JSON, nested less deeply than the parser's recursion limit, with
+    no lone surrogate (such as U+D800) in a string: none of these can be stored.
+    """
+    content_type = cherrypy.request.headers.get("Content-Type", "")
+    if content_type.split(";")[0].strip().lower() != JSON_TYPE:
+        raise cherrypy.HTTPError(415, "send the body as application/json")
+    raw = read_body(max_bytes)
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise cherrypy.HTTPError(400, "request body is not valid JSON") from None
+    except RecursionError:
+        raise cherrypy.HTTPError(400, "request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise cherrypy.HTTPError(400, "request body must be a JSON object")
+    try:
+        json_bytes(data)  # UTF-8 encodes every string: a lone surrogate fails here
+    except UnicodeEncodeError:
+        raise cherrypy.HTTPError(400, "request body has a lone surrogate (such as \\ud800) "
+                                      "in a string, which is not valid Unicode") from None
+    except RecursionError:
+        raise cherrypy.HTTPError(400, "request body is nested too deeply") from None
     return data
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from mnemosyne.api.events import EventHub
 from mnemosyne.api.front import FrontApp
+from mnemosyne.api.gate import GateLimits
 from mnemosyne.api.health import Check, DatabaseProbe, HealthEndpoint
 from mnemosyne.api.ports import ApiAddress, bind_first_free
 from mnemosyne.api.routes import ApiContext, build_application
@@ -74,7 +75,9 @@ def start_api(settings: Settings, instance_id: str, store: MemoryStore,
         app = FrontApp({"/health": health,
                         "/events": EventStream(hub, settings.api_keepalive_s)},
                        build_application(context), settings.api_token)
-        server = ApiServer(sock, app, hub)
+        limits = GateLimits(settings.api_header_timeout_s, settings.api_body_timeout_s,
+                            settings.api_max_connections)
+        server = ApiServer(sock, app, hub, limits)
         server.start()
     except BaseException:
         sock.close()

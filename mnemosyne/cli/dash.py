@@ -3,6 +3,7 @@
 `--api URL` (repeatable) names instances; `--all` watches every live instance with an API in
 the registry. `--once --format json` prints a snapshot (health and recent events of each
 instance, and the registry) and exits: 0 if every instance answered, 3 if one did not.
+Output cut short by its reader (`| head -1`) ends quietly with exit 0.
 The token for instances that require one comes from MNEMOSYNE_API_TOKEN (or the config file).
 Must not: hold logic that belongs to mnemosyne.dash.
 """
@@ -10,6 +11,7 @@ Must not: hold logic that belongs to mnemosyne.dash.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -55,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.once:
             document, everyone = snapshot(urls, settings.api_token)
             print(json.dumps(document, indent=2, ensure_ascii=False))
+            sys.stdout.flush()  # a closed pipe fails here, not in the interpreter's exit
             return int(ExitCode.OK if everyone else ExitCode.UNAVAILABLE)
         return run_live(urls, settings.api_token,
                         EventFilter(args.event_type, args.show_heartbeats))
@@ -62,4 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mnemosyne-dash: error: {error.message}", file=sys.stderr)
         return int(error.exit_code)
     except KeyboardInterrupt:
+        return int(ExitCode.OK)
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head -1`): exit 0 quietly, as `mnemosyne` does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return int(ExitCode.OK)

@@ -201,3 +201,31 @@ def test_recent_events_as_json(running_api):
     for bad in ("limit=0", "limit=x", "limit=10001", "other=1"):
         assert_error(http_request(f"{running_api.url}/events/recent?{bad}"), 400, "")
     assert_error(http_request(running_api.url + "/events/recent", "POST", b""), 405, "")
+
+
+def raw_exchange(url, request: bytes) -> bytes:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_a_chunked_body_over_the_limit_is_413_and_closes(make_api):
+    running = make_api(api_max_body_bytes=10)
+    answer = raw_exchange(running.url, b"POST /memories HTTP/1.1\r\nHost: x\r\n"
+                          b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                          b"\r\n20\r\n" + b"x" * 32 + b"\r\n0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 413") and answer.count(b"HTTP/1.1 ") == 1
+
+
+def test_a_large_body_cut_short_is_400_naming_both_lengths(running_api):
+    answer = raw_exchange(running_api.url, b"POST /memories HTTP/1.1\r\nHost: x\r\n"
+                          b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+                          + b"x" * 70_000)
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert b"ended after 70000 of the 100000 bytes" in answer
+    assert b"Connection: close" in answer

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 
 from mnemosyne.api.events import EventHub
+from mnemosyne.api.gate import PREREAD_BYTES
 from mnemosyne.api.server import ApiServer
 from mnemosyne.api.sse import EventStream
 from tests.helpers import SseClient, http_request
@@ -66,3 +68,36 @@ def test_stop_ends_open_streams():
         client.close()
     stopper.join(10)
     assert not stopper.is_alive()
+
+
+def test_cheroot_errors_are_logged_on_one_line_without_traceback(caplog):
+    server, _ = make_server()
+    try:
+        with caplog.at_level(logging.INFO, logger="mnemosyne.api.server"):
+            try:
+                raise ValueError("bad\nrequest")
+            except ValueError as error:
+                server.server.error_log(repr(error), logging.ERROR, traceback=True)
+        (record,) = caplog.records
+        assert record.getMessage() == "http server: ValueError('bad\\nrequest')"
+        assert not record.exc_info
+    finally:
+        server.stop()
+
+
+def test_cheroot_connections_offer_what_the_gate_relies_on():
+    """The gate reads through the connection's buffered reader: peek, has_data, buffer_size
+    (cheroot's StreamReader on _pyio, in cheroot 9 on Debian 12 as in cheroot 11)."""
+    server, _ = make_server()
+    left, right = socket.socketpair()
+    try:
+        conn = server.server.ConnectionClass(server.server, left)
+        assert conn.rfile.buffer_size == PREREAD_BYTES and not conn.rfile.has_data()
+        right.sendall(b"GET / HTTP/1.1\r\n")
+        assert conn.rfile.peek(PREREAD_BYTES) == b"GET / HTTP/1.1\r\n"
+        assert conn.rfile.has_data() and conn.rfile.readline() == b"GET / HTTP/1.1\r\n"
+        assert conn.RequestHandlerClass(server.server, conn).close_connection is False
+        conn.close()
+    finally:
+        right.close()
+        server.stop()

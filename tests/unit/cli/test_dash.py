@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 from mnemosyne.cli.dash import build_parser, main
 
@@ -30,3 +33,19 @@ def test_errors_are_one_line_with_their_codes(capsys, monkeypatch, isolated_env)
     assert main(["--bogus"]) == 2
     assert main(["--api", "127.0.0.1:1", "--once"]) == 3
     assert json.loads(capsys.readouterr().out)["instances"][0]["reachable"] is False
+
+
+def test_a_reader_that_went_away_ends_the_snapshot_quietly(isolated_env):
+    """`mnemosyne-dash ... | head -1`: stdout is a pipe nobody reads any more."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", "import sys; from mnemosyne.cli.dash import main; "
+                                   "sys.exit(main())",
+             "--api", "http://127.0.0.1:1", "--once"],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, env=isolated_env,
+            timeout=60, check=False)
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (0, "")
