@@ -132,16 +132,30 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
                 manager.ready(describe())
                 return loop.run()
             finally:
-                if api is not None:
-                    api.stop()
-                if workspace is not None:
-                    os.chdir(root.path)
-                    close_workspace(workspace)
-                coordinator.unregister()
-                if watch is not None:
-                    watch.close()
+                try:
+                    if api is not None:
+                        api.stop()
+                    if workspace is not None:
+                        leave_workspace(root, workspace)
+                finally:
+                    coordinator.unregister()  # whatever the worktree looks like
+                    if watch is not None:
+                        watch.close()
     finally:
         signals.restore()
+
+
+def leave_workspace(root: CoordinationRoot, workspace: Workspace) -> None:
+    """Move out of the worktree and remove it if it is verified clean; never raises OSError.
+
+    What cannot be verified (or removed) is kept and logged by close_workspace.
+    """
+    try:
+        os.chdir(root.path)
+    except OSError as error:
+        logger.warning("cannot leave worktree %s for %s: %s", workspace.path, root.path, error)
+        os.chdir("/")
+    close_workspace(workspace)
 
 
 def database_answers(store: MemoryStore) -> bool:
