@@ -2,17 +2,17 @@
 
 "ok" means the database can be written and the instance's main loop is keeping its heartbeat;
 otherwise 503 with status "degraded" and the problems found. The database check is a handful
-of system calls (the file is still the one we opened, it and its directory are writable, the
-disk has room), repeated at most every quarter second, so a database that turns read-only
-shows within a second without /health ever waiting on a database lock, and a rendered answer is
-reused for 50 ms so that a flood of health checks costs almost nothing.
+of system calls (store/writehealth.py: the file is still the one we opened, it, its -wal,
+-shm and -lock files and its directory are writable, the disk has room, SQLite's write lock is
+not held past 5 s without a commit, no write of ours has waited that long), repeated at most
+every quarter second, so a database that turns read-only shows within a second without
+/health ever waiting on a database lock, and a rendered answer is reused for 50 ms so that a
+flood of health checks costs almost nothing.
 Must not: open transactions (a health check must not queue behind writers).
 """
 
 from __future__ import annotations
 
-import errno
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,24 +22,24 @@ from typing import Any
 from mnemosyne import __version__
 from mnemosyne.api.events import EventHub
 from mnemosyne.api.responses import json_response, rendered
+from mnemosyne.store.writehealth import WriteHealth
 
 CHECK_EVERY_S = 0.25
 # A rendered answer is reused this long: under load /health costs a dictionary lookup, not a
 # check and a JSON encoding; a change still shows within CHECK_EVERY_S + ANSWER_REUSE_S.
 ANSWER_REUSE_S = 0.05
-MIN_FREE_BYTES = 1024 * 1024
 
 Check = Callable[[], str | None]
 
 
 class DatabaseProbe:
-    """Whether the database file can still be written; cheap, cached briefly."""
+    """Whether the database can be written right now (store/writehealth.py), cached briefly."""
 
-    def __init__(self, db_path: Path, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, db_path: Path, clock: Callable[[], float] = time.monotonic,
+                 waited_s: Callable[[], float] = lambda: 0.0) -> None:
         self.path = db_path
         self.clock = clock
-        status = os.stat(db_path)
-        self.identity = (status.st_dev, status.st_ino)
+        self.health = WriteHealth(db_path, waited_s, clock=clock)
         self._checked_at = -float("inf")
         self._problem: str | None = None
         self._lock = threading.Lock()
@@ -57,33 +57,8 @@ class DatabaseProbe:
 
     def inspect(self) -> str | None:
         """Check now (uncached)."""
-        try:
-            status = os.stat(self.path)
-        except FileNotFoundError:
-            return f"database file {self.path} was removed"
-        except OSError as error:
-            return f"cannot stat the database file: {error.strerror}"
-        if (status.st_dev, status.st_ino) != self.identity:
-            return f"database file {self.path} was replaced by another file"
-        for path in (self.path, self.path.parent):
-            if not os.access(path, os.W_OK):
-                kind = "directory" if path == self.path.parent else "file"
-                reason = "is read-only" if _read_only_fs(path) else "is not writable"
-                return f"database {kind} {path} {reason}"
-        try:
-            space = os.statvfs(self.path.parent)
-        except OSError as error:
-            return f"cannot check free space: {error.strerror}"
-        if space.f_bavail * space.f_frsize < MIN_FREE_BYTES:
-            return f"no space left for the database in {self.path.parent}"
-        return None
-
-
-def _read_only_fs(path: Path) -> bool:
-    try:
-        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
-    except OSError as error:
-        return error.errno == errno.EROFS
+        problem = self.health.inspect()
+        return None if problem is None else problem.text
 
 
 class HealthEndpoint:

@@ -71,7 +71,8 @@ def start_api(settings: Settings, instance_id: str, store: MemoryStore,
         bound = dataclasses.replace(address, port=sock.getsockname()[1])
         hub = EventHub(instance_id, settings.api_capacity, settings.api_max_subscribers)
         context = ApiContext(store, hub, instances, settings.api_max_body_bytes)
-        health = HealthEndpoint(hub, bound.port, DatabaseProbe(settings.db_path), checks)
+        health = HealthEndpoint(hub, bound.port, DatabaseProbe(
+            settings.db_path, waited_s=store.database.oldest_write_s), checks)
         app = FrontApp({"/health": health,
                         "/events": EventStream(hub, settings.api_keepalive_s)},
                        build_application(context), settings.api_token)

@@ -8,8 +8,12 @@ from the current HEAD (detached or not), or on `--branch NAME`, which must not b
 anywhere else: so git's "branch is already used by another worktree" cannot happen. The branch
 is created first and handed to `add_worktree`; the target directory is never pre-created. An
 instance restarted with the same id takes back its existing worktree, work intact. On a clean
-stop the worktree is removed and pruned only when it has no uncommitted or untracked changes;
-otherwise it is kept and its path logged. Branches are kept (they may hold commits).
+stop the worktree is removed and pruned only when it is positively verified clean through its
+own link to this repository (`verify_own_worktree`): a real directory (no symlink) whose `.git`
+is a regular file naming `<common dir>/worktrees/<id>`, whose `gitdir` names it back, opened
+without searching upwards as a repository whose workdir is that directory, with no uncommitted
+or untracked changes. Anything else (a lost `.git` file, a symlink, a foreign link, an error) is
+kept and its path logged as a warning. Branches are kept (they may hold commits).
 pygit2 is imported only here, and only when a worktree is wanted (it costs ~0.13 s).
 Must not: decide when to call these (the daemon does), or delete anything dirty.
 """
@@ -18,7 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
+import stat
 from pathlib import Path
 
 from mnemosyne.coord.branches import validate_branch_name
@@ -28,6 +34,8 @@ from mnemosyne.errors import ConflictError, MnemosyneError, UsageError
 logger = logging.getLogger(__name__)
 
 MODES = ("auto", "always", "never")
+NO_SEARCH = 1  # GIT_REPOSITORY_OPEN_NO_SEARCH: never fall back to an enclosing repository
+LINK_MAX_BYTES = 4096  # a `.git` or `gitdir` file is one line naming a path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +46,7 @@ class Workspace:
     branch: str
     workdir: Path
     taken_back: bool
+    common_dir: Path | None = None  # the main repository's git directory (None: never removed)
 
 
 def validate_mode(raw: str) -> str:
@@ -70,9 +79,10 @@ def open_workspace(root: CoordinationRoot, instance_id: str, start: Path,
     path = root.worktrees / instance_id
     try:
         repository = pygit2.Repository(str(location.common_dir))
-        taken = _take_back(repository, instance_id, path)
+        taken = _take_back(repository, location.common_dir, instance_id, path)
         if taken is not None:
-            return Workspace(path, taken, _workdir(location, start, path), taken_back=True)
+            return Workspace(path, taken, _workdir(location, start, path), taken_back=True,
+                             common_dir=location.common_dir)
         if path.exists():
             raise ConflictError(f"{path} exists but is not a worktree of this repository: "
                                 "move it away (it is never deleted automatically)")
@@ -91,24 +101,31 @@ def open_workspace(root: CoordinationRoot, instance_id: str, start: Path,
     except pygit2.GitError as error:
         raise MnemosyneError(f"git could not create the worktree {path}: {error}") from None
     logger.info("working in worktree %s on branch %s", path, branch_name)
-    return Workspace(path, branch_name, _workdir(location, start, path), taken_back=False)
+    return Workspace(path, branch_name, _workdir(location, start, path), taken_back=False,
+                     common_dir=location.common_dir)
 
 
-def _take_back(repository: object, instance_id: str, path: Path) -> str | None:
+def _take_back(repository: object, common_dir: Path, instance_id: str,
+               path: Path) -> str | None:
     """Return the branch of this id's existing worktree, or None if there is none to take.
 
-    A registration whose directory is gone is pruned.
+    A registration whose directory is gone is pruned (pygit2's forced prune removes the
+    registration only, never a working tree). Raises ConflictError if the directory is there but
+    its link to this repository cannot be verified (it is kept, never taken over).
     """
     if instance_id not in repository.list_worktrees():  # type: ignore[attr-defined]
         return None
     worktree = repository.lookup_worktree(instance_id)  # type: ignore[attr-defined]
     if Path(worktree.path).resolve() == path.resolve() and path.is_dir():
-        import pygit2  # noqa: PLC0415
-
-        head = pygit2.Repository(str(path)).head
+        opened, problem = verify_own_worktree(path, common_dir)
+        if opened is None:
+            raise ConflictError(f"{path} is not verifiably this instance's worktree ({problem}):"
+                                " move it away (it is never deleted automatically)")
+        head = opened.head
         logger.info("took back worktree %s on %s", path, head.shorthand)
         return head.shorthand
-    worktree.prune(True)
+    if not os.path.lexists(worktree.path):
+        worktree.prune(True)
     return None
 
 
@@ -119,26 +136,101 @@ def _workdir(location: GitLocation, start: Path, worktree: Path) -> Path:
     return candidate if candidate.is_dir() else worktree
 
 
-def close_workspace(workspace: Workspace) -> bool:
-    """Remove and prune the worktree if it is clean; return True if it was removed."""
+def verify_own_worktree(path: Path, common_dir: Path) -> tuple[object | None, str | None]:
+    """Open *path* as a linked worktree of the repository whose git directory is *common_dir*.
+
+    Return (repository, None) only when every link checks out: *path* and its parent are real
+    directories (not symlinks); `path/.git` is a regular file naming
+    `<common_dir>/worktrees/<name of path>`; that directory's `gitdir` names `path/.git` back;
+    pygit2, told not to search upwards, opens a repository whose workdir is *path* and whose
+    git directory is that one. Otherwise return (None, what did not check out).
+    """
     import pygit2  # noqa: PLC0415
 
+    for directory in (path.parent, path):
+        mode = os.lstat(directory).st_mode
+        if stat.S_ISLNK(mode):
+            return None, f"{directory} is a symbolic link"
+        if not stat.S_ISDIR(mode):
+            return None, f"{directory} is not a directory"
+    admin = Path(os.path.realpath(common_dir)) / "worktrees" / path.name
+    named = _read_link(path / ".git", "gitdir: ")
+    if named is None:
+        return None, f"{path / '.git'} is missing or not a regular file naming a git directory"
+    if Path(os.path.realpath(path / named)) != admin:
+        return None, f"{path / '.git'} names {named}, not {admin}"
+    back = _read_link(admin / "gitdir", "")
+    own_link = Path(os.path.realpath(path)) / ".git"
+    if back is None or Path(os.path.realpath(admin / back)) != own_link:
+        return None, f"{admin / 'gitdir'} does not name {path / '.git'}"
     try:
-        status = pygit2.Repository(str(workspace.path)).status()
+        opened = pygit2.Repository(str(path), NO_SEARCH)
     except pygit2.GitError as error:
-        logger.warning("could not check worktree %s (%s): kept", workspace.path, error)
+        return None, f"git cannot open it ({error})"
+    if opened.workdir is None or Path(os.path.realpath(opened.workdir)) != \
+            Path(os.path.realpath(path)):
+        return None, f"git opens it with the working directory {opened.workdir}"
+    if Path(os.path.realpath(opened.path)) != admin:
+        return None, f"git opens it with the git directory {opened.path}"
+    return opened, None
+
+
+def _read_link(file: Path, prefix: str) -> str | None:
+    """Return the path a one-line git link file names, or None if it is not one.
+
+    The file is opened without following a symlink and without blocking, and must be a
+    regular file of at most LINK_MAX_BYTES.
+    """
+    try:
+        descriptor = os.open(file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
+        data = stream.read(LINK_MAX_BYTES + 1)
+    try:
+        text = data.decode().strip()
+    except UnicodeDecodeError:
+        return None
+    if len(data) > LINK_MAX_BYTES or not text.startswith(prefix) or "\n" in text:
+        return None
+    return text[len(prefix):].strip() or None
+
+
+def close_workspace(workspace: Workspace) -> bool:
+    """Remove and prune the worktree if it is verified clean; return True if it was removed.
+
+    Never raises for the worktree's state: whatever cannot be verified is kept, with a warning
+    naming its path.
+    """
+    import pygit2  # noqa: PLC0415
+
+    path = workspace.path
+    try:
+        if workspace.common_dir is None:
+            opened, problem = None, "no repository to verify it against"
+        else:
+            opened, problem = verify_own_worktree(path, workspace.common_dir)
+        if opened is None:
+            logger.warning("worktree %s kept: %s", path, problem)
+            return False
+        status = opened.status()  # type: ignore[attr-defined]
+    except (OSError, pygit2.GitError) as error:
+        logger.warning("worktree %s kept: could not check it (%s)", path, error)
         return False
     changes = [name for name, flags in status.items() if flags != pygit2.GIT_STATUS_IGNORED]
     if changes:
         logger.warning("worktree %s has %d uncommitted or untracked change(s): kept, on branch "
-                       "%s", workspace.path, len(changes), workspace.branch)
+                       "%s", path, len(changes), workspace.branch)
         return False
-    location = locate_git(workspace.path)
-    shutil.rmtree(workspace.path)
-    if location is not None:
-        repository = pygit2.Repository(str(location.common_dir))
-        name = workspace.path.name
-        if name in repository.list_worktrees():
-            repository.lookup_worktree(name).prune(True)
-    logger.info("removed clean worktree %s (branch %s kept)", workspace.path, workspace.branch)
+    try:
+        shutil.rmtree(path)  # path was checked to be a real directory: rmtree never follows
+        repository = pygit2.Repository(str(workspace.common_dir), NO_SEARCH)
+        if path.name in repository.list_worktrees():
+            repository.lookup_worktree(path.name).prune(True)
+    except (OSError, pygit2.GitError) as error:
+        logger.warning("worktree %s: could not remove it completely (%s)", path, error)
+        return False
+    logger.info("removed clean worktree %s (branch %s kept)", path, workspace.branch)
     return True

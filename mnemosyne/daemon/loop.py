@@ -5,7 +5,9 @@ watches (the database's WAL, when the API publishes memory events), with a timeo
 next due timer: the registry heartbeat, the queue rescan (every poll interval without inotify,
 a rare safety net with it) and the systemd watchdog. WATCHDOG=1 is sent from this loop only
 while the last heartbeat succeeded and the health check passes, so systemd kills and restarts
-an instance that hangs or breaks. SIGTERM and SIGINT end the loop (STOPPING=1, exit status 0);
+an instance that hangs or breaks. A watch's callback that returns True (a write was still
+committing when it looked) is called again after 2 ms, then at doubling intervals up to
+0.25 s, until it returns False. SIGTERM and SIGINT end the loop (STOPPING=1, exit status 0);
 SIGHUP reloads. A wake-up by inotify hands the queue only the names that arrived, so a queue
 full of other files costs nothing per message. No file in `.mnemosyne/` can stop the loop: a
 failure to read the queue or write the heartbeat is logged (at most once a minute per kind,
@@ -36,6 +38,8 @@ from mnemosyne.errors import ExitCode, MnemosyneError
 logger = logging.getLogger(__name__)
 
 SAFETY_RESCAN_S = 30.0
+RECHECK_FIRST_S = 0.002
+RECHECK_MAX_S = 0.25
 
 
 @dataclasses.dataclass
@@ -52,7 +56,7 @@ class InstanceLoop:
     manager: ServiceManager = dataclasses.field(default_factory=ServiceManager)
     check_health: Callable[[], bool] = lambda: True
     describe: Callable[[], str] | None = None
-    watches: tuple[tuple[DirectoryWatch, Callable[[], None]], ...] = ()
+    watches: tuple[tuple[DirectoryWatch, Callable[[], bool | None]], ...] = ()
     on_heartbeat: Callable[[], None] | None = None
     on_rescan: Callable[[], None] | None = None
     heartbeat_ok: bool = True
@@ -76,6 +80,8 @@ class InstanceLoop:
         rescan_s = self.rescan_interval_s()
         watchdog_s = self.manager.watchdog_interval_s
         next_watchdog = now if watchdog_s else math.inf
+        again: list[Callable[[], bool | None]] = []  # watch callbacks to call again
+        next_again, again_delay = math.inf, RECHECK_FIRST_S
         # Each turn reads only the descriptors poll reported (an empty read is still a system
         # call, and an idle instance's CPU time is mostly system calls); the first reads all.
         ready = set(descriptors)
@@ -89,15 +95,18 @@ class InstanceLoop:
                 if signum == signal.SIGHUP:
                     self.settings = self.reload_settings(self.settings)
             now = self.last_turn = time.monotonic()
-            if self.watch is not None and self.watch.fileno() in ready:
-                arrived = self.watch.drain_names()
-                if arrived is None:  # events were lost: look at everything
-                    next_rescan = now
-                elif arrived:
-                    self.deliver_messages(arrived)
-            for watch, on_change in self.watches:
-                if watch.fileno() in ready and watch.drain():
-                    on_change()
+            if self.watch is not None and self.watch.fileno() in ready \
+                    and not self.deliver_arrivals():
+                next_rescan = now
+            woken = [on_change for watch, on_change in self.watches
+                     if watch.fileno() in ready and watch.drain()]
+            due = again if now >= next_again else []
+            if woken or due:
+                calls = list(dict.fromkeys([*woken, *due]))
+                again = [call for call in calls if call()] + \
+                    [call for call in again if call not in calls]
+                again_delay = RECHECK_FIRST_S if woken else min(again_delay * 2, RECHECK_MAX_S)
+                next_again = now + again_delay if again else math.inf
             if now >= next_rescan:
                 self.deliver_messages()
                 if self.on_rescan is not None:
@@ -112,8 +121,22 @@ class InstanceLoop:
             if watchdog_s and now >= next_watchdog:
                 self.feed_watchdog()
                 next_watchdog = now + watchdog_s
-            wait_s = max(0.0, min(next_heartbeat, next_rescan, next_watchdog) - time.monotonic())
+            wait_s = max(0.0, min(next_heartbeat, next_rescan, next_watchdog, next_again)
+                         - time.monotonic())
             ready = {fd for fd, _ in poller.poll(wait_s * 1000)}
+
+    def deliver_arrivals(self) -> bool:
+        """Hand over the messages the queue's watch reported; return False if events were lost.
+
+        After an inotify overflow the names are unknown, and the caller rescans everything.
+        """
+        assert self.watch is not None
+        arrived = self.watch.drain_names()
+        if arrived is None:
+            return False
+        if arrived:
+            self.deliver_messages(arrived)
+        return True
 
     def rescan_interval_s(self) -> float:
         """Return how often the queue is read without being woken.

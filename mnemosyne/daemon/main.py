@@ -35,6 +35,7 @@ from mnemosyne.errors import MnemosyneError, UsageError
 from mnemosyne.logs import set_instance_context, set_log_level
 from mnemosyne.store import open_memory_store
 from mnemosyne.store.memories import MemoryStore
+from mnemosyne.store.writehealth import WriteHealth
 
 logger = logging.getLogger(__name__)
 
@@ -105,12 +106,13 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
             coordinator = make_coordinator(settings, instance_id)
             root, messages = coordinator.root, coordinator.messages
             watch = DirectoryWatch.open(root.queue)
+            health = open_write_health(store)
             coordinator.register(systemd_unit=manager.unit)
             workspace, api = None, None
             loop = InstanceLoop(settings, signals, coordinator, messages, watch,
                                 lambda current: handle_sighup(current, reload_settings),
                                 log_message, manager=manager,
-                                check_health=lambda: database_answers(store))
+                                check_health=lambda: database_writable(store, health))
             try:
                 workspace = take_workspace(options, root, coordinator, Path.cwd())
                 where = (f"worktree {workspace.path} on {workspace.branch}" if workspace
@@ -132,26 +134,62 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
                 manager.ready(describe())
                 return loop.run()
             finally:
-                if api is not None:
-                    api.stop()
-                if workspace is not None:
-                    os.chdir(root.path)
-                    close_workspace(workspace)
-                coordinator.unregister()
-                if watch is not None:
-                    watch.close()
+                try:
+                    if api is not None:
+                        api.stop()
+                    if workspace is not None:
+                        leave_workspace(root, workspace)
+                finally:
+                    coordinator.unregister()  # whatever the worktree looks like
+                    if watch is not None:
+                        watch.close()
     finally:
         signals.restore()
 
 
-def database_answers(store: MemoryStore) -> bool:
-    """Return True if the database answers a query (part of the watchdog's health check)."""
+def open_write_health(store: MemoryStore) -> WriteHealth | None:
+    """Return the judge of the database's writability, or None (logged) if it cannot look."""
+    try:
+        return store.database.write_health()
+    except OSError as error:
+        logger.warning("cannot watch whether %s is writable: %s", store.database.path, error)
+        return None
+
+
+def leave_workspace(root: CoordinationRoot, workspace: Workspace) -> None:
+    """Move out of the worktree and remove it if it is verified clean; never raises OSError.
+
+    What cannot be verified (or removed) is kept and logged by close_workspace.
+    """
+    try:
+        os.chdir(root.path)
+    except OSError as error:
+        logger.warning("cannot leave worktree %s for %s: %s", workspace.path, root.path, error)
+        os.chdir("/")
+    close_workspace(workspace)
+
+
+def database_writable(store: MemoryStore, health: WriteHealth | None) -> bool:
+    """Return True if the database answers a query and can be written right now.
+
+    Part of the watchdog's health check: a problem with the database's files, directory or
+    disk, or a write lock this process has held too long, withholds WATCHDOG=1; a lock held
+    by another program only degrades /health (a restart cannot end it, and it usually ends
+    by itself).
+    """
     try:
         store.database.read(lambda connection: connection.execute("SELECT 1").fetchall())
     except MnemosyneError as error:
         logger.error("database check failed: %s", error)
         return False
-    return True
+    problem = health.inspect() if health is not None else None
+    if problem is None:
+        return True
+    if problem.by_another_process:
+        logger.warning("database not writable now: %s", problem.text)
+        return True
+    logger.error("database not writable: %s", problem.text)
+    return False
 
 
 def log_message(message: Message) -> None:

@@ -81,15 +81,20 @@ class EventPublisher:
             "to_agent": message.to_agent, "message_type": message.message_type,
             "sent_at": message.timestamp, "payload": message.payload})
 
-    def database_changed(self) -> None:
-        """Publish every memory change committed since the last call."""
+    def database_changed(self) -> bool:
+        """Publish every memory change committed since the last call.
+
+        Return True if a writer held the lock when this began: its commit may not have been
+        visible yet, so the caller must call again shortly (see ChangeFeed).
+        """
+        writing = self.feed.writer_active()  # before reading: a commit seen free is visible
         while True:
             try:
                 changes = self.feed.poll()
             except MnemosyneError as error:
                 logger.warning("cannot read the change journal: %s", error)
-                return
+                return writing
             for change in changes:
                 self.hub.publish(CHANGE_EVENTS[change.op], change.to_event_data())
             if len(changes) < BATCH:
-                return
+                return writing

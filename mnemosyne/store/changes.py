@@ -42,12 +42,23 @@ class Change:
 
 
 class ChangeFeed:
-    """A cursor into the change journal, starting at its end."""
+    """A cursor into the change journal, starting at its end.
+
+    The WAL's inotify event comes from a writer's first `pwrite`, before its commit is visible:
+    a `poll` made in that window sees nothing, and no further event may come. So a caller woken
+    by the WAL asks `writer_active()` first, polls, and polls again once no writer holds the
+    lock (`poll_after_wakeup` returns whether that is still to do): every commit is then seen
+    at once, also the first one on a fresh database.
+    """
 
     def __init__(self, database: Database) -> None:
         self.database = database
         self.cursor = database.read(lambda connection: connection.execute(
             "SELECT coalesce(max(seq), 0) FROM change_log").fetchall()[0][0])
+
+    def writer_active(self) -> bool:
+        """Return True if a write transaction (of any process) may be committing right now."""
+        return self.database.writer_active()
 
     def poll(self) -> list[Change]:
         """Return the changes committed since the last call, oldest first (at most 1,000)."""

@@ -2,7 +2,8 @@
 
 WAL, synchronous=NORMAL, foreign keys, a bounded WAL file and a busy timeout set explicitly on
 every connection (APSW's `bestpractice` would set 100 ms for the whole process). SQLite errors
-that a user can act on become one-line `MnemosyneError`s here.
+that a user can act on become one-line `MnemosyneError`s here, naming the file at fault (the
+`-wal` or `-shm` file rather than the database, when it is the one that cannot be written).
 Must not: run schema changes (migrations.py) or choose transaction boundaries (transactions.py).
 """
 
@@ -16,6 +17,7 @@ import apsw
 
 from mnemosyne.errors import MnemosyneError, UnavailableError
 from mnemosyne.store.transactions import Backoff
+from mnemosyne.store.writehealth import unwritable_file
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,10 @@ def describe_database_error(path: Path, error: apsw.Error) -> MnemosyneError:
         return UnavailableError(f"{path} is not a SQLite database (or it is encrypted)")
     if isinstance(error, apsw.CorruptError):
         return UnavailableError(f"{path} is corrupt: {error}")
+    if isinstance(error, apsw.ReadOnlyError | apsw.IOError):
+        culprit = unwritable_file(path)  # name the file at fault, often the -wal or -shm
+        if culprit is not None:
+            return UnavailableError(f"cannot write to the database: {culprit}")
     if isinstance(error, apsw.ReadOnlyError):
         return UnavailableError(f"{path} is read-only: cannot write to the database "
                                 "(check the permissions of the file and its directory)")

@@ -7,6 +7,7 @@ Must not: know about memories (memories.py) or the command line.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -18,6 +19,7 @@ from mnemosyne.store import migrations
 from mnemosyne.store.checkpoint import Checkpointer, watch_wal
 from mnemosyne.store.connection import describe_database_error, open_connection
 from mnemosyne.store.transactions import WriterLock, run_write_transaction
+from mnemosyne.store.writehealth import WalLock, WriteHealth
 
 Result = TypeVar("Result")
 
@@ -32,6 +34,8 @@ class Database:
         self._local = threading.local()
         self._all: list[tuple[apsw.Connection, WriterLock]] = []
         self._all_guard = threading.Lock()
+        self._pending_writes: dict[int, float] = {}  # id of a write call -> when it started
+        self.wal_lock = WalLock(path)
         self.checkpointer = Checkpointer(lambda: open_connection(path, busy_timeout_ms),
                                          lambda: WriterLock(path))
 
@@ -83,10 +87,31 @@ class Database:
         Raises UnavailableError if the database cannot be written or stays locked too long.
         """
         connection, lock = self._thread_state()
+        token = object()
+        self._pending_writes[id(token)] = time.monotonic()
         try:
             return run_write_transaction(connection, lock, work, self.write_deadline_s)
         except apsw.Error as error:
             raise describe_database_error(self.path, error) from None
+        finally:
+            del self._pending_writes[id(token)]
+
+    def oldest_write_s(self) -> float:
+        """Return how long the oldest write of this process still running has taken (0: none)."""
+        # list() copies in one step under the GIL, while other threads add and remove entries.
+        started = min(list(self._pending_writes.values()), default=None)
+        return 0.0 if started is None else time.monotonic() - started
+
+    def writer_active(self) -> bool:
+        """Return True if some connection (of any process) holds SQLite's write lock now."""
+        return self.wal_lock.holder() is not None
+
+    def write_health(self) -> WriteHealth:
+        """Return a judge of whether this database can be written right now (writehealth.py).
+
+        Raises OSError if the database file cannot be looked at.
+        """
+        return WriteHealth(self.path, self.oldest_write_s)
 
     def migrate(self) -> list[int]:
         """Bring the schema up to date; return the versions this call applied.

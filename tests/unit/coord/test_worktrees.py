@@ -7,6 +7,7 @@ from mnemosyne.coord.worktrees import (
     close_workspace,
     open_workspace,
     validate_mode,
+    verify_own_worktree,
     wants_worktree,
 )
 from mnemosyne.errors import ConflictError, UsageError
@@ -118,3 +119,30 @@ def test_empty_repository_cannot_give_a_worktree(tmp_path):
     root = prepare_root(empty / ".mnemosyne", start=empty)
     with pytest.raises(UsageError, match="no commits yet"):
         open_workspace(root, "a1b2c3d4", empty)
+
+
+def test_only_a_worktree_linked_both_ways_to_this_repository_verifies(root, git_repo, tmp_path):
+    workspace = open_workspace(root, "a1b2c3d4", git_repo)
+    common = git_repo / ".git"
+    opened, problem = verify_own_worktree(workspace.path, common)
+    assert opened is not None and problem is None
+    admin = common / "worktrees" / "a1b2c3d4"
+    back = (admin / "gitdir").read_text()
+    (admin / "gitdir").write_text(str(tmp_path / "elsewhere" / ".git") + "\n")
+    opened, problem = verify_own_worktree(workspace.path, common)
+    assert opened is None and "does not name" in problem
+    (admin / "gitdir").write_text(back)
+    (workspace.path / ".git").unlink()
+    opened, problem = verify_own_worktree(workspace.path, common)
+    assert opened is None and "missing or not a regular file" in problem
+    assert not close_workspace(workspace)
+    assert (workspace.path / "README").exists()
+
+
+def test_a_worktree_whose_link_is_lost_is_not_taken_back(root, git_repo):
+    workspace = open_workspace(root, "a1b2c3d4", git_repo)
+    (workspace.path / "work.txt").write_text("in progress\n")
+    (workspace.path / ".git").unlink()
+    with pytest.raises(ConflictError, match="not verifiably this instance's worktree"):
+        open_workspace(root, "a1b2c3d4", git_repo)
+    assert (workspace.path / "work.txt").read_text() == "in progress\n"
