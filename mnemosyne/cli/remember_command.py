@@ -34,8 +34,8 @@ def read_content(value: str) -> str:
     """Return *value*, or standard input when it is '-'. Raises UsageError if unreadable."""
     if value != "-":
         return value
-    try:
-        return sys.stdin.read()
+    try:  # the bytes, decoded strictly: a text stdin may smuggle in escaped surrogates
+        return sys.stdin.buffer.read().decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError("standard input is not valid UTF-8 text") from None
 

@@ -63,15 +63,17 @@ def directory_is_read_only(directory: Path) -> bool:
 
 
 def ensure_parent_directory(path: Path) -> None:
-    """Create the database's directory (mode 0700) if it is missing.
+    """Create the database's directory, and any missing parent, with mode 0700.
 
     Raises UnavailableError if it cannot be created.
     """
     parent = path.parent
     if parent.is_dir():
         return
+    missing = [parent, *(ancestor for ancestor in parent.parents if not ancestor.exists())]
     try:
-        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for directory in reversed(missing):  # each one 0700, not only the last (mkdir's parents)
+            directory.mkdir(mode=0o700, exist_ok=True)
     except OSError as error:
         raise UnavailableError(f"cannot create database directory {parent}: "
                                f"{error.strerror or error}", error.errno) from None
