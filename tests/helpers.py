@@ -225,6 +225,10 @@ def free_port_range(length: int) -> int:
             for port in range(first, first + length):
                 holder = socket.socket()
                 holders.append(holder)
+                # As the daemon binds (api/ports.py): a port whose old connections linger in
+                # TIME_WAIT is free. Without this, a machine that just made tens of thousands
+                # of short connections (the API's own tests do) seems to have no free range.
+                holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 holder.bind(("127.0.0.1", port))
         except OSError:
             continue
@@ -239,6 +243,7 @@ def occupy(first: int, count: int) -> list[socket.socket]:
     sockets = []
     for port in range(first, first + count):
         sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
         sock.listen()
         sockets.append(sock)
