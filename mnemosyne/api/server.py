@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 SPARE_THREADS = 16
 CONNECTION_TIMEOUT_S = 10
 SHUTDOWN_TIMEOUT_S = 1.5
+KEEP_ALIVE_LIMIT = 64
 
 
 class GatedRequest(cheroot_server.HTTPRequest):
@@ -76,8 +77,12 @@ class HandedSocketServer(wsgi.Server):
                          request_queue_size=128, timeout=CONNECTION_TIMEOUT_S,
                          shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         self.handed_socket = sock
-        self.gate = RequestGate(super().process_conn, limits or GateLimits(),
-                                CONNECTION_TIMEOUT_S)
+        limits = limits or GateLimits()
+        self.gate = RequestGate(super().process_conn, limits, CONNECTION_TIMEOUT_S)
+        # cheroot keeps at most this many idle connections alive (its default, 10, made a
+        # client with 16 connections reconnect for every request). Idle ones cannot be closed
+        # to make room, so they stay well under the gate's per-client cap.
+        self.keep_alive_conn_limit = max(1, min(KEEP_ALIVE_LIMIT, limits.max_per_client // 2))
 
     def prepare(self) -> None:
         """Prepare cheroot, then start the gate connections pass through."""
@@ -92,6 +97,10 @@ class HandedSocketServer(wsgi.Server):
         """Adopt the handed socket (called by prepare() in place of binding a new one)."""
         del family, type, proto
         self.socket = self.handed_socket
+        # As cheroot does for sockets it binds: accepted connections inherit TCP_NODELAY, so a
+        # response written in two pieces is not held back by Nagle's algorithm.
+        with contextlib.suppress(OSError):
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.bind_addr = self.handed_socket.getsockname()[:2]
         return self.socket
 
