@@ -35,7 +35,7 @@ def read_content(value: str) -> str:
     if value != "-":
         return value
     try:
-        return sys.stdin.read()
+        return sys.stdin.buffer.read().decode("utf-8")  # strictly: no surrogate escapes
     except UnicodeDecodeError:
         raise UsageError("standard input is not valid UTF-8 text") from None
 

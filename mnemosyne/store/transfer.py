@@ -103,6 +103,8 @@ def _parse_record(line_number: int, text: str, max_content_bytes: int) -> _Recor
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise UsageError(f"not valid JSON ({error.msg} at column {error.colno})") from None
+    except RecursionError:
+        raise UsageError("JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise UsageError("not a JSON object")
     missing = sorted(REQUIRED_FIELDS - set(data))
