@@ -128,3 +128,31 @@ def test_health_problem_reports_a_stalled_loop_and_a_failing_heartbeat(parts):
     assert loop.health_problem() == "registry heartbeat failing"
     loop.last_turn -= 3600
     assert "main loop stalled" in loop.health_problem()
+
+
+def test_a_watch_callback_returning_true_is_called_again_until_it_returns_false(parts,
+                                                                                 tmp_path):
+    settings, _root, coordinator, messages, signals, watch = parts
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    extra = DirectoryWatch.open(watched)
+    answers = [True, True, True, False]
+    calls = []
+
+    def on_change():
+        calls.append(1)
+        return answers[len(calls) - 1] if len(calls) <= len(answers) else False
+
+    loop = InstanceLoop(settings, signals, coordinator, messages, watch, lambda s: s, print,
+                        watches=((extra, on_change),))
+
+    def drive():
+        (watched / "file").write_text("x")  # one wake-up only
+        threading.Event().wait(0.5)
+        signals.received.put(signal.SIGTERM)
+        signal.raise_signal(signal.SIGUSR1)
+
+    threading.Thread(target=drive).start()
+    assert loop.run() == 0
+    extra.close()
+    assert len(calls) == 4  # woken once, then called again while a write was in flight
