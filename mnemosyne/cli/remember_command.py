@@ -34,8 +34,8 @@ def read_content(value: str) -> str:
     """Return *value*, or standard input when it is '-'. Raises UsageError if unreadable."""
     if value != "-":
         return value
-    try:  # the bytes, decoded strictly: a text stdin may smuggle in escaped surrogates
-        return sys.stdin.buffer.read().decode("utf-8")
+    try:
+        return sys.stdin.buffer.read().decode("utf-8")  # strictly: no surrogate escapes
     except UnicodeDecodeError:
         raise UsageError("standard input is not valid UTF-8 text") from None
 

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Hand over to the daemon."""
     flags = {"db_path": args.db, "log_level": args.log_level, "root": args.root}
     instance_id = validate_instance_id(args.instance_id) if args.instance_id is not None \
-        else new_instance_id()
+        else new_instance_id()  # "" is refused like any other invalid id
     options = daemon_main.ServeOptions(instance_id=instance_id, worktree=args.worktree,
                                        branch=args.branch, with_api=args.with_api == "true")
 

@@ -94,7 +94,7 @@ def run(settings: Settings, options: ServeOptions,
 
 def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[[], Settings],
            manager: ServiceManager) -> int:
-    instance_id = validate_instance_id(options.instance_id) if options.instance_id \
+    instance_id = validate_instance_id(options.instance_id) if options.instance_id is not None \
         else new_instance_id()
     set_instance_context(instance_id)
     if options.with_api:

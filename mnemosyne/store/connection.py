@@ -63,20 +63,28 @@ def directory_is_read_only(directory: Path) -> bool:
 
 
 def ensure_parent_directory(path: Path) -> None:
-    """Create the database's directory, and any missing parent, with mode 0700.
+    """Create the database's directory, and any missing parent, as 0700 whatever the umask.
 
-    Raises UnavailableError if it cannot be created.
+    Directories that exist already are left as they are.
+    Raises UnavailableError if one cannot be created.
     """
     parent = path.parent
     if parent.is_dir():
         return
-    missing = [parent, *(ancestor for ancestor in parent.parents if not ancestor.exists())]
-    try:
-        for directory in reversed(missing):  # each one 0700, not only the last (mkdir's parents)
-            directory.mkdir(mode=0o700, exist_ok=True)
-    except OSError as error:
-        raise UnavailableError(f"cannot create database directory {parent}: "
-                               f"{error.strerror or error}", error.errno) from None
+    missing = [parent]
+    while not missing[-1].parent.exists() and missing[-1].parent != missing[-1]:
+        missing.append(missing[-1].parent)
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+            os.chmod(directory, 0o700)
+        except FileExistsError:
+            if not directory.is_dir():
+                raise UnavailableError(f"cannot create database directory {parent}: "
+                                       f"{directory} is not a directory") from None
+        except OSError as error:
+            raise UnavailableError(f"cannot create database directory {parent}: "
+                                   f"{error.strerror or error}", error.errno) from None
 
 
 def _create_private(path: Path) -> None:

@@ -103,7 +103,7 @@ def _parse_record(line_number: int, text: str, max_content_bytes: int) -> _Recor
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise UsageError(f"not valid JSON ({error.msg} at column {error.colno})") from None
-    except RecursionError:  # the decoder refuses, cleanly, what nests deeper than the stack
+    except RecursionError:
         raise UsageError("JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise UsageError("not a JSON object")

@@ -149,3 +149,31 @@ def test_a_deep_registry_costs_one_failed_heartbeat_at_most(parts, caplog):
     assert loop.send_heartbeat()
     assert "was corrupt" in caplog.text
     assert [view.instance_id for view in coordinator.instances()] == ["a1b2c3d4"]
+
+
+def test_a_watch_callback_returning_true_is_called_again_until_it_returns_false(parts,
+                                                                                 tmp_path):
+    settings, _root, coordinator, messages, signals, watch = parts
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    extra = DirectoryWatch.open(watched)
+    answers = [True, True, True, False]
+    calls = []
+
+    def on_change():
+        calls.append(1)
+        return answers[len(calls) - 1] if len(calls) <= len(answers) else False
+
+    loop = InstanceLoop(settings, signals, coordinator, messages, watch, lambda s: s, print,
+                        watches=((extra, on_change),))
+
+    def drive():
+        (watched / "file").write_text("x")  # one wake-up only
+        threading.Event().wait(0.5)
+        signals.received.put(signal.SIGTERM)
+        signal.raise_signal(signal.SIGUSR1)
+
+    threading.Thread(target=drive).start()
+    assert loop.run() == 0
+    extra.close()
+    assert len(calls) == 4  # woken once, then called again while a write was in flight
