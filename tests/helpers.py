@@ -6,6 +6,7 @@ import dataclasses
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -212,22 +213,33 @@ class SseClient:
         self.connection.close()
 
 
+def ephemeral_port_range() -> tuple[int, int]:
+    """Return the kernel's range of ports for outgoing connections (first, last)."""
+    try:
+        first, last = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(first), int(last)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port_range(length: int) -> int:
-    """Return a first port such that *length* ports from it are free right now."""
+    """Return a first port such that *length* ports from it are free right now.
+
+    A machine-wide resource: the range is picked at random below the kernel's ephemeral range
+    (so no outgoing connection of this or another test run can take one of its ports before
+    the daemon binds it) and probed; two test runs at once pick different ranges.
+    """
+    low_ephemeral, _ = ephemeral_port_range()
+    candidates = random.Random()
     for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = probe.getsockname()[1]
-        if first + length > 65535:
-            continue
+        first = candidates.randrange(10_000, max(10_001, low_ephemeral - length))
         holders = []
         try:
             for port in range(first, first + length):
                 holder = socket.socket()
                 holders.append(holder)
                 # As the daemon binds (api/ports.py): a port whose old connections linger in
-                # TIME_WAIT is free. Without this, a machine that just made tens of thousands
-                # of short connections (the API's own tests do) seems to have no free range.
+                # TIME_WAIT is free.
                 holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 holder.bind(("127.0.0.1", port))
         except OSError:
