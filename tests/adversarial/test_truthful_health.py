@@ -120,3 +120,55 @@ def test_a_write_lock_held_by_another_program_degrades_health_then_recovers(
         holder.wait()
         holder.stdin.close()
         holder.stdout.close()
+
+
+@pytest.fixture
+def small_database_directory(db_path):
+    """The database's directory on an 8 MiB private tmpfs (root only), unmounted at teardown.
+
+    No machine-wide resource: the mount point is the test's own temporary directory.
+    """
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI runs as root: a full disk must be tested")
+        pytest.skip("needs root to mount a small tmpfs")
+    directory = db_path.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs",
+                    str(directory)], check=True)
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)
+
+
+def fill(path):
+    """Write zeros to *path* until the file system is full."""
+    chunk = bytes(64 * 1024)
+    with open(path, "wb", buffering=0) as filler:
+        try:
+            while True:
+                filler.write(chunk)
+        except OSError:
+            pass
+        try:
+            while True:
+                filler.write(b"\0")
+        except OSError:
+            pass
+
+
+def test_a_full_disk_degrades_health_within_a_second_then_recovers(
+        start_daemon, tmp_path, small_database_directory):
+    daemon, url = start_instance(start_daemon, tmp_path)
+    assert store(url, "before").status == 201
+    filler = small_database_directory / "filler"
+    fill(filler)
+    body = wait_for_health(url, 503, within_s=1.0)
+    assert body["db"] == "error"
+    assert any(f"no space left for the database in {small_database_directory}" in problem
+               for problem in body["problems"]), body
+    filler.unlink()
+    assert wait_for_health(url, 200, within_s=1.0)["db"] == "ok"
+    assert store(url, "after").status == 201
+    assert daemon.process.poll() is None
