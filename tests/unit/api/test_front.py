@@ -1,32 +1,97 @@
-"""The token check in front of every route."""
+"""The access checks in front of every route, on a real server."""
 
 from __future__ import annotations
 
-from mnemosyne.api.front import presented_token
+import logging
+
 from tests.helpers import http_request
-
-
-def test_token_from_header_or_query():
-    assert presented_token({"HTTP_AUTHORIZATION": "Bearer abc"}) == "abc"
-    assert presented_token({"HTTP_AUTHORIZATION": "bearer  abc "}) == "abc"
-    assert presented_token({"QUERY_STRING": "access_token=xyz"}) == "xyz"
-    assert presented_token({"HTTP_AUTHORIZATION": "Basic abc"}) is None
-    assert presented_token({}) is None
 
 
 def test_without_a_token_configured_everything_is_open(running_api):
     assert http_request(running_api.url + "/health").status == 200
+    assert http_request(running_api.url + "/memories").status == 200
 
 
-def test_with_a_token_every_route_needs_it(make_api):
+def test_with_a_token_every_route_but_health_needs_it(make_api):
     running = make_api(api_token="s3cret")
-    for path in ("/health", "/memories", "/events", "/", "/openapi.json"):
+    for path in ("/memories", "/events", "/", "/openapi.json", "/instances", "/events/recent"):
         refused = http_request(running.url + path)
         assert refused.status == 401, path
-        assert refused.json() == {"error": "missing or wrong API token", "status": 401}
+        assert refused.json()["status"] == 401
         assert refused.headers["www-authenticate"].startswith("Bearer")
-    wrong = http_request(running.url + "/health", headers={"Authorization": "Bearer nope"})
+    assert "dashboard-url" in http_request(running.url + "/").json()["error"]
+    wrong = http_request(running.url + "/memories", headers={"Authorization": "Bearer nope"})
     assert wrong.status == 401
-    good = http_request(running.url + "/health", headers={"Authorization": "Bearer s3cret"})
+    good = http_request(running.url + "/memories", headers={"Authorization": "Bearer s3cret"})
     assert good.status == 200
-    assert http_request(running.url + "/health?access_token=s3cret").status == 200
+    assert http_request(running.url + "/health").status == 200
+
+
+def test_query_token_is_accepted_on_events_only(make_api):
+    running = make_api(api_token="s3cret")
+    for path in ("/memories", "/instances", "/events/recent", "/openapi.json", "/"):
+        assert http_request(f"{running.url}{path}?access_token=s3cret").status == 401, path
+    from tests.helpers import SseClient  # noqa: PLC0415
+
+    stream = SseClient(running.url + "/events?access_token=s3cret")
+    try:
+        assert stream.status == 200
+    finally:
+        stream.close()
+
+
+def test_health_without_the_token_hides_the_problems(make_api):
+    running = make_api(api_token="s3cret", checks=(lambda: "main loop stalled at /secret/x",))
+    public = http_request(running.url + "/health")
+    assert public.status == 503
+    assert "problems" not in public.json()
+    assert "/secret" not in public.body.decode()
+    private = http_request(running.url + "/health", headers={"Authorization": "Bearer s3cret"})
+    assert private.json()["problems"] == ["main loop stalled at /secret/x"]
+
+
+def test_foreign_host_is_refused_everywhere(make_api, caplog):
+    running = make_api(api_token="s3cret")
+    auth = {"Authorization": "Bearer s3cret"}
+    with caplog.at_level(logging.WARNING, "mnemosyne.api.access"):
+        for path in ("/health", "/memories", "/login?token=s3cret", "/"):
+            refused = http_request(running.url + path, headers={**auth, "Host": "evil.example"})
+            assert refused.status == 403, path
+            assert "evil.example" in refused.json()["error"]
+    assert len([r for r in caplog.records if "refused" in r.getMessage()]) == 1
+    for host in ("localhost:3000", "127.0.0.1", "[::1]:1"):
+        assert http_request(running.url + "/health", headers={"Host": host}).status == 200
+
+
+def test_configured_host_names_are_allowed(make_api):
+    running = make_api(api_allowed_hosts="box.lan, other")
+    for host in ("box.lan", "BOX.lan:3000", "other:1"):
+        assert http_request(running.url + "/health", headers={"Host": host}).status == 200
+    assert http_request(running.url + "/health", headers={"Host": "box.lan.evil"}).status == 403
+
+
+def test_foreign_origin_cannot_write(make_api):
+    running = make_api()
+    refused = http_request(running.url + "/memories", "POST", {"content": "x"},
+                           headers={"Origin": "http://evil.example:3000"})
+    assert refused.status == 403
+    assert http_request(running.url + "/memories").json() == []
+    allowed = http_request(running.url + "/memories", "POST", {"content": "x"},
+                           headers={"Origin": running.url})
+    assert allowed.status == 201
+
+
+def test_login_sets_a_strict_cookie_that_opens_the_dashboard(make_api):
+    running = make_api(api_token="s3cret")
+    assert "set-cookie" not in http_request(running.url + "/login?token=nope").headers
+    assert http_request(running.url + "/login?token=nope").status == 401
+    login = http_request(running.url + "/login?token=s3cret")
+    assert login.status == 303
+    assert login.headers["location"] == "/"
+    cookie = login.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+    pair = cookie.split(";")[0]
+    for path in ("/", "/memories", "/instances"):
+        assert http_request(running.url + path, headers={"Cookie": pair}).status == 200, path
+    forged = pair.split("=")[0] + "=forged"
+    assert http_request(running.url + "/memories", headers={"Cookie": forged}).status == 401
