@@ -1,5 +1,8 @@
 """Which instances to watch: URLs given with --api, or every live one in the registry (--all).
 
+Also the web dashboard's login link of a live instance (`mnemosyne dashboard-url`): its URL
+from the registry, /login, and the user's API token, so that the user types no secret.
+
 Must not: contact the instances (watcher.py does).
 """
 
@@ -9,7 +12,7 @@ import time
 import urllib.parse
 
 from mnemosyne.config import Settings
-from mnemosyne.coord.context import open_root, signing_key
+from mnemosyne.coord.context import api_token, open_root, signing_key
 from mnemosyne.coord.registry import ProcessRegistry
 from mnemosyne.errors import NotFoundError, UsageError
 
@@ -30,16 +33,52 @@ def normalize_url(raw: str) -> str:
     return f"http://{parts.netloc}"
 
 
-def registry_urls(settings: Settings) -> list[str]:
-    """Return the API URLs of every live instance in the registry. Raises NotFoundError."""
+NO_API = "no live instance with an API in the registry: start one with " \
+         "'mnemosyne serve --with-api'"
+# A wildcard address is not one a browser should open: the same instance on loopback.
+WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}
+
+
+def live_apis(settings: Settings) -> dict[str, str]:
+    """Return {instance id: API URL} of every live instance with an API in the registry."""
     registry = ProcessRegistry(open_root(settings), signing_key(settings),
                                settings.stale_threshold_s, clock=time.time)
-    urls = [str(view.entry["api_url"]) for view in registry.views()
-            if view.state == "live" and view.entry.get("api_url")]
+    return {view.instance_id: str(view.entry["api_url"]) for view in registry.views()
+            if view.state == "live" and view.entry.get("api_url")}
+
+
+def registry_urls(settings: Settings) -> list[str]:
+    """Return the API URLs of every live instance in the registry. Raises NotFoundError."""
+    urls = list(live_apis(settings).values())
     if not urls:
-        raise NotFoundError("no live instance with an API in the registry: start one with "
-                            "'mnemosyne serve --with-api'")
+        raise NotFoundError(NO_API)
     return urls
+
+
+def login_url(settings: Settings, instance_id: str | None = None) -> str:
+    """Return the dashboard login link of a live instance (the only one, or *instance_id*).
+
+    Raises NotFoundError if there is no such instance, UsageError if several could be meant,
+    UnsafeError if the token file is unsafe.
+    """
+    apis = live_apis(settings)
+    if instance_id is not None:
+        if instance_id not in apis:
+            raise NotFoundError(f"no live instance {instance_id!r} with an API in the registry"
+                                + (f" (live: {', '.join(sorted(apis))})" if apis else ""))
+        url = apis[instance_id]
+    elif len(apis) == 1:
+        url = next(iter(apis.values()))
+    elif not apis:
+        raise NotFoundError(NO_API)
+    else:
+        raise UsageError(f"{len(apis)} live instances have an API ({', '.join(sorted(apis))}): "
+                         "choose one with --instance ID")
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rpartition(":")[0] if parts.port is not None else parts.netloc
+    netloc = WILDCARD_HOSTS.get(host, host) + (f":{parts.port}" if parts.port else "")
+    token = urllib.parse.quote(api_token(settings), safe="")
+    return f"http://{netloc}/login?token={token}"
 
 
 def resolve_targets(api_urls: list[str], every_instance: bool,

@@ -35,3 +35,27 @@ def test_all_reads_the_registry(tmp_path, isolated_env):
 def test_nothing_to_watch_is_a_usage_error(isolated_env):
     with pytest.raises(UsageError, match="--api URL"):
         resolve_targets([], False, resolve_settings({}, environ=isolated_env))
+
+
+def test_login_url_names_one_instance_and_carries_the_token(isolated_env):
+    from mnemosyne.coord.context import api_token  # noqa: PLC0415
+    from mnemosyne.dash.targets import login_url  # noqa: PLC0415
+
+    settings = resolve_settings({}, environ=isolated_env)
+    with pytest.raises(NotFoundError, match="no live instance with an API"):
+        login_url(settings)
+    one = make_coordinator(settings, "a1b2c3d4")
+    one.register(api_url="http://0.0.0.0:3005")
+    two = make_coordinator(settings, "b1b2c3d4")
+    try:
+        token = api_token(settings)
+        assert login_url(settings) == f"http://127.0.0.1:3005/login?token={token}"
+        two.register(api_url="http://[::1]:3006")
+        with pytest.raises(UsageError, match="--instance"):
+            login_url(settings)
+        assert login_url(settings, "b1b2c3d4").startswith("http://[::1]:3006/login?token=")
+        with pytest.raises(NotFoundError, match="a1b2c3d4, b1b2c3d4"):
+            login_url(settings, "cccccccc")
+    finally:
+        one.unregister()
+        two.unregister()
