@@ -205,3 +205,19 @@ def test_the_seeds_curl_health_still_works(api):
                               capture_output=True, text=True, timeout=30, check=False)
     assert json.loads(recalled.stdout) == []
     assert_alive_and_untouched(daemon, url)
+
+
+def test_a_planted_token_file_stops_the_start_cleanly(start_daemon, isolated_env, tmp_path):
+    """A token file replaced by a symlink (to a token an attacker knows) is refused: exit 6,
+    one line, and the instance never serves with it."""
+    config = Path(isolated_env["XDG_CONFIG_HOME"]) / "mnemosyne"
+    config.mkdir(parents=True, mode=0o700)
+    known = tmp_path / "known-token"
+    known.write_text("attacker-knows-this")
+    known.chmod(0o600)
+    (config / "api-token").symlink_to(known)
+    daemon = start_daemon("--with-api", "--api-addr", "127.0.0.1:0")
+    assert daemon.wait(30) == 6
+    errors = [line for line in daemon.lines if "error" in line]
+    assert len(errors) == 1 and "api-token" in errors[0], daemon.lines
+    assert not any("listening on" in line for line in daemon.lines)
