@@ -6,9 +6,11 @@ without a port) is refused with 403, so that a page whose name rebinds to 127.0.
 rebinding) learns nothing, not even /health. A request without `Host` (HTTP/1.0) passes. A
 POST or DELETE whose `Origin` is not http://<allowed host>[:port] is refused too (CSRF).
 The token is sent as `Authorization: Bearer TOKEN`; the `access_token` query parameter is
-accepted on /events only (EventSource cannot set headers). A browser logs in once through
-/login?token=TOKEN and then carries a random session id in an HttpOnly, SameSite=Strict
-cookie; sessions live in memory, at most MAX_SESSIONS of them (the oldest goes first).
+accepted on /events only (EventSource cannot set headers). A browser logs in once through a
+one-time link, /login?code=CODE (a code that a client holding the token asked for, valid once
+and for LOGIN_CODE_TTL_S; /login?token=TOKEN works too), and then carries a random session id
+in an HttpOnly, SameSite=Strict cookie; sessions live in memory, at most MAX_SESSIONS of them
+(the oldest goes first).
 Must not: know where the token comes from (the daemon resolves it), or serve routes.
 """
 
@@ -29,6 +31,8 @@ logger = logging.getLogger(__name__)
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 UNSAFE_METHODS = frozenset({"POST", "DELETE", "PUT", "PATCH"})
 MAX_SESSIONS = 256
+MAX_LOGIN_CODES = 64
+LOGIN_CODE_TTL_S = 120.0
 REFUSAL_LOG_EVERY_S = 60.0
 COOKIE_PREFIX = "mnemosyne_session"
 
@@ -132,6 +136,36 @@ class Sessions:
             return any(hmac.compare_digest(session, known) for known in self._ids)
 
 
+class LoginCodes:
+    """One-time login codes: each opens one session, within LOGIN_CODE_TTL_S of its issue."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 ttl_s: float = LOGIN_CODE_TTL_S, limit: int = MAX_LOGIN_CODES) -> None:
+        self.clock = clock
+        self.ttl_s = ttl_s
+        self.limit = limit
+        self._codes: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def issue(self) -> str:
+        """Return a new code (the oldest outstanding one lapses if there are too many)."""
+        code = secrets.token_urlsafe(32)
+        with self._lock:
+            self._codes[code] = self.clock() + self.ttl_s
+            while len(self._codes) > self.limit:
+                self._codes.popitem(last=False)
+        return code
+
+    def redeem(self, code: str) -> bool:
+        """Return True, once, for a code issued here that has not expired."""
+        now = self.clock()
+        with self._lock:
+            for known in list(self._codes):
+                if hmac.compare_digest(code, known):
+                    return self._codes.pop(known) > now
+        return False
+
+
 def cookie_value(environ: dict[str, Any], name: str) -> str | None:
     """Return the value of cookie *name* in the request, if any."""
     for part in environ.get("HTTP_COOKIE", "").split(";"):
@@ -156,9 +190,11 @@ def query_value(environ: dict[str, Any], name: str) -> str | None:
 class TokenCheck:
     """The API token and the sessions opened with it."""
 
-    def __init__(self, token: str | None, port: int, sessions: Sessions | None = None) -> None:
+    def __init__(self, token: str | None, port: int, sessions: Sessions | None = None,
+                 codes: LoginCodes | None = None) -> None:
         self.token = token.encode() if token else None
         self.sessions = sessions or Sessions()
+        self.codes = codes or LoginCodes()
         self.cookie_name = f"{COOKIE_PREFIX}_{port}"
 
     def matches(self, candidate: str | None) -> bool:

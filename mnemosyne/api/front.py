@@ -4,9 +4,10 @@ Every request first passes access.py's Host and Origin checks (403 otherwise, on
 /health included). /health is open to everyone, but shows its problem list (which can name
 files) only to a caller with the token; every other path needs the token as
 `Authorization: Bearer TOKEN`, or the dashboard's session cookie, or, on /events only (for
-EventSource), the `access_token` query parameter. GET /login?token=TOKEN opens a session: a
-303 to the dashboard with an HttpOnly, SameSite=Strict cookie. Without a session the dashboard
-page answers 401 telling the user to run `mnemosyne dashboard-url`.
+EventSource), the `access_token` query parameter. POST /login-codes (with the token) returns
+a one-time login link; GET /login?code=CODE (or ?token=TOKEN) opens a session: a 303 to the
+dashboard with an HttpOnly, SameSite=Strict cookie. Without a session the dashboard page
+answers 401 telling the user to run `mnemosyne dashboard-url`, which asks for such a link.
 /health and /events are answered here without CherryPy's per-request dispatch (which costs
 more than the health check itself); every other path goes to the CherryPy application.
 Must not: implement routes (health.py, sse.py, routes.py do) or know where the token lives.
@@ -48,6 +49,8 @@ class FrontApp:
         authorized = self.token.authorized(environ, query_allowed=path == "/events")
         if path == "/login":
             return self.login(environ, start_response)
+        if path == "/login-codes" and authorized and self.token.token is not None:
+            return self.login_code(environ, start_response)
         if not authorized and path not in OPEN_PATHS:
             message = LOGIN_HINT if path == "/" else "missing or wrong API token"
             return json_response(start_response, 401, {"error": message},
@@ -62,9 +65,22 @@ class FrontApp:
             return json_response(start_response, 405, {"error": "use GET for /login"},
                                  [("Allow", "GET")])
         headers = [*SECURITY_HEADERS, ("Cache-Control", "no-store")]
-        if not self.token.matches(query_value(environ, "token")):
-            return json_response(start_response, 401, {"error": "wrong or missing token: "
-                                 "run `mnemosyne dashboard-url` for a fresh link"}, headers)
+        code = query_value(environ, "code")
+        if not (self.token.matches(query_value(environ, "token"))
+                or (code is not None and self.token.codes.redeem(code))):
+            return json_response(start_response, 401, {"error": "this login link is used, "
+                                 "expired or wrong: run `mnemosyne dashboard-url` for a fresh "
+                                 "one"}, headers)
         start_response("303 See Other", [("Location", "/"), ("Content-Length", "0"),
                                          ("Set-Cookie", self.token.login_cookie()), *headers])
         return [b""]
+
+    def login_code(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        """POST /login-codes: answer a one-time login link (path and query) for a browser."""
+        if environ.get("REQUEST_METHOD") != "POST":
+            return json_response(start_response, 405, {"error": "use POST for /login-codes"},
+                                 [("Allow", "POST")])
+        link = f"/login?code={self.token.codes.issue()}"
+        return json_response(start_response, 201, {"path": link,
+                                                   "expires_in_s": self.token.codes.ttl_s},
+                             [("Cache-Control", "no-store")])

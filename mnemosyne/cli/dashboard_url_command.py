@@ -1,9 +1,9 @@
-"""Print the web dashboard's login link of a live instance: open it in a browser.
+"""Print a one-time login link to a live instance's web dashboard: open it in a browser.
 
-The link carries the user's API token (read from MNEMOSYNE_API_TOKEN, the config file, or the
-token file ~/.config/mnemosyne/api-token); opening it sets a session cookie (HttpOnly,
-SameSite=Strict) and shows the dashboard. With several live instances, choose one with
---instance. The link is a secret: do not paste it where others can read it.
+The instance gives the link for the user's API token (MNEMOSYNE_API_TOKEN, the config file, or
+the token file ~/.config/mnemosyne/api-token), so the token itself never enters the browser.
+Opening the link, once, within 2 minutes, sets a session cookie (HttpOnly, SameSite=Strict)
+and shows the dashboard. With several live instances, choose one with --instance.
 """
 
 from __future__ import annotations

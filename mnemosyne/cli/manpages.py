@@ -120,7 +120,8 @@ def http_api_section() -> str:
         "EventSource). Before any route runs, a Host other than 127.0.0.1, localhost, [::1], "
         "the bound address or a name in api_allowed_hosts (any port) gets 403, /health "
         "included (DNS rebinding), and so does a POST or DELETE from a foreign Origin. "
-        "\"mnemosyne dashboard-url\" prints the web dashboard's login link, which sets an "
+        "\"mnemosyne dashboard-url\" prints a one-time login link to the web dashboard "
+        "(a code from POST /login-codes; the token never enters the browser), which sets an "
         "HttpOnly, SameSite=Strict session cookie. /health is open but shows its problem list "
         "only with the token. An address other machines can reach requires "
         "MNEMOSYNE_API_TOKEN to be set.")]

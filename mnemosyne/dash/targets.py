@@ -1,20 +1,23 @@
 """Which instances to watch: URLs given with --api, or every live one in the registry (--all).
 
-Also the web dashboard's login link of a live instance (`mnemosyne dashboard-url`): its URL
-from the registry, /login, and the user's API token, so that the user types no secret.
+Also the web dashboard's one-time login link of a live instance (`mnemosyne dashboard-url`):
+its URL from the registry, and a one-time code the instance gives for the user's API token
+(POST /login-codes), so that the user types no secret and the token never enters a browser.
 
-Must not: contact the instances (watcher.py does).
+Must not: watch the instances (watcher.py does).
 """
 
 from __future__ import annotations
 
+import http.client
 import time
 import urllib.parse
 
 from mnemosyne.config import Settings
 from mnemosyne.coord.context import api_token, open_root, signing_key
 from mnemosyne.coord.registry import ProcessRegistry
-from mnemosyne.errors import NotFoundError, UsageError
+from mnemosyne.dash.sse_client import get_json
+from mnemosyne.errors import NotFoundError, UnavailableError, UsageError
 
 
 def normalize_url(raw: str) -> str:
@@ -35,6 +38,7 @@ def normalize_url(raw: str) -> str:
 
 NO_API = "no live instance with an API in the registry: start one with " \
          "'mnemosyne serve --with-api'"
+LOGIN_TIMEOUT_S = 5.0
 # A wildcard address is not one a browser should open: the same instance on loopback.
 WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}
 
@@ -56,10 +60,10 @@ def registry_urls(settings: Settings) -> list[str]:
 
 
 def login_url(settings: Settings, instance_id: str | None = None) -> str:
-    """Return the dashboard login link of a live instance (the only one, or *instance_id*).
+    """Return a one-time dashboard login link of a live instance (the only one, or the given).
 
     Raises NotFoundError if there is no such instance, UsageError if several could be meant,
-    UnsafeError if the token file is unsafe.
+    UnsafeError if the token file is unsafe, UnavailableError if the instance does not answer.
     """
     apis = live_apis(settings)
     if instance_id is not None:
@@ -77,8 +81,16 @@ def login_url(settings: Settings, instance_id: str | None = None) -> str:
     parts = urllib.parse.urlsplit(url)
     host = parts.netloc.rpartition(":")[0] if parts.port is not None else parts.netloc
     netloc = WILDCARD_HOSTS.get(host, host) + (f":{parts.port}" if parts.port else "")
-    token = urllib.parse.quote(api_token(settings), safe="")
-    return f"http://{netloc}/login?token={token}"
+    base = f"http://{netloc}"
+    try:
+        answer = get_json(base, "/login-codes", LOGIN_TIMEOUT_S, api_token(settings), "POST")
+        path = answer["path"]
+    except (OSError, ValueError, KeyError, TypeError, http.client.HTTPException) as error:
+        raise UnavailableError(f"the instance at {base} gave no login link: "
+                               f"{str(error) or type(error).__name__}") from None
+    if not isinstance(path, str) or not path.startswith("/login?code="):
+        raise UnavailableError(f"the instance at {base} gave no login link")
+    return base + path
 
 
 def resolve_targets(api_urls: list[str], every_instance: bool,

@@ -164,8 +164,12 @@ def test_cross_site_post_is_refused(api):
     assert_alive_and_untouched(daemon, url)
 
 
-def test_login_link_sets_a_strict_cookie_and_a_wrong_token_none(api):
+def test_login_link_sets_a_strict_cookie_and_a_wrong_token_none(api, cli):
     daemon, url, _ = api
+    link = cli("dashboard-url").ok().stdout.strip()
+    assert http_request(link, auth=False).status == 303
+    replayed = http_request(link, auth=False)  # one-time: a copied link is worth nothing
+    assert replayed.status == 401 and "set-cookie" not in replayed.headers
     for wrong in ("", "x" * 64, daemon.token[:-1]):
         answer = http_request(f"{url}/login?token={wrong}", auth=False)
         assert answer.status == 401 and "set-cookie" not in answer.headers

@@ -26,7 +26,7 @@ def text_of(browser, selector):
 def log_in(browser, cli, url):
     """Open the login link `mnemosyne dashboard-url` prints; it leads to the dashboard."""
     link = cli("dashboard-url").ok().stdout.strip()
-    assert link.startswith(url + "/login?token=")
+    assert link.startswith(url + "/login?code=")
     browser.get(link)
     wait_for(browser, lambda: browser.current_url == url + "/")
 

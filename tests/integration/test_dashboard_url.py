@@ -16,8 +16,9 @@ def test_the_link_logs_in_with_a_strict_cookie(start_daemon, cli):
     instance_id, url = LISTENING.search(daemon.wait_for_line("listening on")).groups()
     daemon.wait_for_line("ready:")
     link = cli("dashboard-url").ok().stdout.strip()
-    assert link == cli("dashboard-url", "--instance", instance_id).ok().stdout.strip()
-    assert link == f"{url}/login?token={daemon.token}"
+    other = cli("dashboard-url", "--instance", instance_id).ok().stdout.strip()
+    assert link.startswith(f"{url}/login?code=") and other.startswith(f"{url}/login?code=")
+    assert link != other and daemon.token not in link
     assert http_request(url + "/", auth=False).status == 401
     login = http_request(link, auth=False)
     assert login.status == 303 and login.headers["location"] == "/"
@@ -25,6 +26,8 @@ def test_the_link_logs_in_with_a_strict_cookie(start_daemon, cli):
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     page = http_request(url + "/", headers={"Cookie": cookie.split(";")[0]}, auth=False)
     assert page.status == 200 and b"<html" in page.body.lower()
+    again = http_request(link, auth=False)  # a one-time link
+    assert again.status == 401 and "set-cookie" not in again.headers
     wrong = http_request(f"{url}/login?token=" + urllib.parse.quote("x" * 64), auth=False)
     assert wrong.status == 401 and "set-cookie" not in wrong.headers
     assert_one_line_error(cli("dashboard-url", "--instance", "ffffffff"), 5, "ffffffff")

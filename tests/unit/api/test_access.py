@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mnemosyne.api.access import (
     HostCheck,
+    LoginCodes,
     Sessions,
     TokenCheck,
     bearer_token,
@@ -72,3 +73,16 @@ def test_token_check():
     assert not TokenCheck(None, 1).matches("")
     assert bearer_token({"HTTP_AUTHORIZATION": "Basic x"}) is None
     assert cookie_value({"HTTP_COOKIE": "x=1;y=2"}, "y") == "2"
+
+
+def test_login_codes_work_once_and_expire():
+    now = [0.0]
+    codes = LoginCodes(clock=lambda: now[0], ttl_s=10, limit=2)
+    first = codes.issue()
+    assert codes.redeem(first) and not codes.redeem(first)
+    late = codes.issue()
+    now[0] = 11.0
+    assert not codes.redeem(late)
+    a, b, c = codes.issue(), codes.issue(), codes.issue()
+    assert not codes.redeem(a) and codes.redeem(b) and codes.redeem(c)
+    assert not codes.redeem("nope")

@@ -95,3 +95,18 @@ def test_login_sets_a_strict_cookie_that_opens_the_dashboard(make_api):
         assert http_request(running.url + path, headers={"Cookie": pair}).status == 200, path
     forged = pair.split("=")[0] + "=forged"
     assert http_request(running.url + "/memories", headers={"Cookie": forged}).status == 401
+
+
+def test_login_codes_need_the_token_and_open_one_session(make_api):
+    running = make_api(api_token="s3cret")
+    assert http_request(running.url + "/login-codes", "POST").status == 401
+    issued = http_request(running.url + "/login-codes", "POST",
+                          headers={"Authorization": "Bearer s3cret"})
+    assert issued.status == 201
+    path = issued.json()["path"]
+    assert path.startswith("/login?code=") and "s3cret" not in path
+    assert http_request(running.url + path).status == 303
+    assert http_request(running.url + path).status == 401
+    wrong_method = http_request(running.url + "/login-codes",
+                                headers={"Authorization": "Bearer s3cret"})
+    assert wrong_method.status == 405
