@@ -14,6 +14,11 @@ function byId(id) { return document.getElementById(id); }
 async function getJson(path) {
   // Same-origin requests carry the session cookie set by /login: no token in any URL.
   const response = await fetch(path, {cache: "no-store", credentials: "same-origin"});
+  if (response.status === 401) {
+    // The session ended (the instance restarted, or the session was pushed out).
+    setText("connection", "logged out: run mnemosyne dashboard-url", "badge badge-down");
+    throw new Error("not logged in");
+  }
   const body = await response.json();
   return {status: response.status, body};
 }
