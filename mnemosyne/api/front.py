@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mnemosyne.api.access import HostCheck, TokenCheck, query_value
+from mnemosyne.api.gate import close_after_response
 from mnemosyne.api.responses import SECURITY_HEADERS, json_response
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
@@ -27,6 +28,13 @@ AUTHENTICATED_KEY = "mnemosyne.authenticated"
 OPEN_PATHS = ("/health",)
 LOGIN_HINT = ("log in to the dashboard with the link `mnemosyne dashboard-url` prints "
               "(or send Authorization: Bearer TOKEN)")
+
+
+def unread_body(environ: dict[str, Any]) -> None:
+    """Close the connection after a refusal if the request has a body (it is never read)."""
+    if environ.get("CONTENT_LENGTH", "") not in ("", "0") or \
+            "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        close_after_response()
 
 
 class FrontApp:
@@ -44,6 +52,7 @@ class FrontApp:
         refusal = self.hosts.refusal(environ)
         if refusal is not None:
             self.hosts.log_refusal(refusal)
+            unread_body(environ)
             return json_response(start_response, 403, {"error": refusal})
         path = environ.get("PATH_INFO", "")
         authorized = self.token.authorized(environ, query_allowed=path == "/events")
@@ -52,6 +61,7 @@ class FrontApp:
         if path == "/login-codes" and authorized and self.token.token is not None:
             return self.login_code(environ, start_response)
         if not authorized and path not in OPEN_PATHS:
+            unread_body(environ)
             message = LOGIN_HINT if path == "/" else "missing or wrong API token"
             return json_response(start_response, 401, {"error": message},
                                  [("WWW-Authenticate", 'Bearer realm="mnemosyne"')])

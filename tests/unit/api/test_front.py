@@ -110,3 +110,20 @@ def test_login_codes_need_the_token_and_open_one_session(make_api):
     wrong_method = http_request(running.url + "/login-codes",
                                 headers={"Authorization": "Bearer s3cret"})
     assert wrong_method.status == 405
+
+
+def test_a_refused_body_is_never_read_as_the_next_request(make_api):
+    """A refused POST's body is not drained and parsed: the connection closes after the 401."""
+    import socket  # noqa: PLC0415
+
+    running = make_api(api_token="s3cret")
+    smuggled = b"GET /memories HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer s3cret\r\n\r\n"
+    request = (b"POST /memories HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+               + f"Content-Length: {len(smuggled)}\r\n\r\n".encode() + smuggled)
+    with socket.create_connection(("127.0.0.1", running.api.address.port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 401 ")
+    assert answer.count(b"HTTP/1.1 ") == 1
