@@ -110,6 +110,8 @@ class Instance:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port)
         self.url = f"http://127.0.0.1:{self.port}"
+        # The API token: the per-user file the daemon made in its (private) config directory.
+        self.token = (directory / "mnemosyne" / "api-token").read_text().strip()
 
     def stop(self) -> float:
         """SIGTERM; return the seconds until the process exited."""
@@ -162,10 +164,10 @@ def measure_health_throughput(instance: Instance) -> dict:
 class SseReader:
     """One open /events stream, read in a thread; memory_stored arrivals are timed."""
 
-    def __init__(self, url: str, arrivals: dict[str, float] | None = None) -> None:
+    def __init__(self, url: str, token: str, arrivals: dict[str, float] | None = None) -> None:
         host, port = url.removeprefix("http://").split(":")
         self.connection = http.client.HTTPConnection(host, int(port), timeout=60)
-        self.connection.request("GET", "/events")
+        self.connection.request("GET", "/events", headers={"Authorization": f"Bearer {token}"})
         self.sock = self.connection.sock  # the response takes it over (Connection: close)
         self.response = self.connection.getresponse()
         self.arrivals = arrivals
@@ -214,7 +216,7 @@ def paced_health(url: str) -> dict:
 
 def measure_health_under_streams(instance: Instance) -> dict:
     quiet = paced_health(instance.url)
-    readers = [SseReader(instance.url) for _ in range(SSE_CLIENTS)]
+    readers = [SseReader(instance.url, instance.token) for _ in range(SSE_CLIENTS)]
     try:
         loaded = paced_health(instance.url)
     finally:
@@ -302,7 +304,7 @@ def measure_event_delivery(instance: Instance) -> dict:
     from mnemosyne.store import open_memory_store  # noqa: PLC0415
 
     arrivals: dict[str, float] = {}
-    reader = SseReader(instance.url, arrivals)
+    reader = SseReader(instance.url, instance.token, arrivals)
     settings = resolve_settings({"db_path": instance.env["MNEMOSYNE_DB_PATH"]},
                                 environ={"XDG_CONFIG_HOME": str(instance.directory)})
     written: dict[str, float] = {}
@@ -340,7 +342,7 @@ def measure_port_binding() -> dict:
 
 def measure_shutdown(directory: Path) -> dict:
     instance = Instance(directory)
-    readers = [SseReader(instance.url) for _ in range(SSE_CLIENTS)]
+    readers = [SseReader(instance.url, instance.token) for _ in range(SSE_CLIENTS)]
     time.sleep(0.5)
     seconds = instance.stop()
     for reader in readers:

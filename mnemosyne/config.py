@@ -23,6 +23,7 @@ from mnemosyne.errors import UsageError
 
 APP_NAME = "mnemosyne"
 DATABASE_URL_SCHEMES = "a plain path, or sqlite:///ABSOLUTE/PATH"
+API_TOKEN_FILE_NAME = "api-token"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -119,6 +120,16 @@ def parse_host_port(raw: Any) -> tuple[str, int]:
     return host, port
 
 
+def _host_names(raw: Any) -> tuple[str, ...]:
+    """Parse a comma-separated list (or a TOML list) of host names, each without a port."""
+    items = raw if isinstance(raw, list) else str(raw).split(",")
+    names = tuple(str(item).strip() for item in items if str(item).strip())
+    for name in names:
+        if any(char.isspace() or char in "/@?#," for char in name):
+            raise ValueError(f"{name!r} is not a host name")
+    return names
+
+
 def _api_addr(raw: Any) -> str:
     parse_host_port(raw)
     return str(raw).strip()
@@ -191,8 +202,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("api_capacity", lambda _: 1000, _positive_int,
             "events kept for SSE resume (Last-Event-ID)", env=("MNEMOSYNE_API_CAPACITY",)),
     Setting("api_token", lambda _: None, _optional_text,
-            "bearer token the API requires (mandatory when api_addr is not loopback)",
+            "bearer token the API requires; default: the per-user file "
+            "~/.config/mnemosyne/api-token (must be set when api_addr is not loopback)",
             env=("MNEMOSYNE_API_TOKEN",), secret=True),
+    Setting("api_allowed_hosts", lambda _: (), _host_names,
+            "more host names the API answers to (comma-separated; loopback names and the "
+            "bound address always are)", env=("MNEMOSYNE_API_ALLOWED_HOSTS",),
+            shown_default="—"),
     Setting("api_max_subscribers", lambda _: 64, _positive_int,
             "most SSE clients at once; more get 503 with Retry-After",
             env=("MNEMOSYNE_API_MAX_SUBSCRIBERS",)),
@@ -247,6 +263,7 @@ class Settings:
     api_addr: str
     api_capacity: int
     api_token: str | None
+    api_allowed_hosts: tuple[str, ...]
     api_max_subscribers: int
     api_max_body_bytes: int
     api_keepalive_s: float
@@ -264,6 +281,11 @@ class Settings:
     state_dir: Path = Path()
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
+    @property
+    def api_token_path(self) -> Path:
+        """Return the user's API token file (used when api_token is not set)."""
+        return self.config_dir / API_TOKEN_FILE_NAME
+
     def describe(self) -> list[dict[str, Any]]:
         """Return each setting as {name, value, source, doc}, secrets masked, for display."""
         rows = []
@@ -273,6 +295,8 @@ class Settings:
                 value = "********"
             elif isinstance(value, Path):
                 value = str(value)
+            elif isinstance(value, tuple):
+                value = ",".join(value)
             rows.append({"name": setting.name, "value": value,
                          "source": self.sources.get(setting.name, "default"),
                          "doc": setting.doc})

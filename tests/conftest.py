@@ -140,7 +140,8 @@ def make_api(tmp_path: Path) -> Iterator:
         flags = {"db_path": str(tmp_path / "m.db"), "api_addr": "127.0.0.1:0", **overrides}
         settings = resolve_settings(flags, environ=environ)
         store = open_memory_store(settings)
-        api = start_api(settings, "a1b2c3d4", store, instances, checks)
+        api = start_api(settings, "a1b2c3d4", store, instances, checks,
+                        token=settings.api_token)
         assert api is not None
         running = RunningApi(api, store)
         started.append(running)

@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -42,10 +43,38 @@ def assert_one_line_error(result: CliResult, code: int, *fragments: str) -> None
         assert fragment in lines[0], (fragment, lines[0])
 
 
+# The token of each API a test started, by "host:port": http_request and SseClient send it
+# unless told not to (auth=False). DaemonProcess fills it in when its API reports its URL.
+API_TOKENS: dict[str, str] = {}
+LISTENING_URL = re.compile(r"listening on (http://[^\s/]+)")
+
+
+def token_file(env: dict[str, str]) -> Path:
+    """Return the API token file of the (isolated) home in *env*."""
+    return Path(env["XDG_CONFIG_HOME"]) / "mnemosyne" / "api-token"
+
+
+def read_api_token(env: dict[str, str]) -> str:
+    """Return the API token a daemon started with *env* uses (its file, made at start)."""
+    return env.get("MNEMOSYNE_API_TOKEN") or token_file(env).read_text().strip()
+
+
+def remember_api(url: str, token: str) -> None:
+    """Send *token* with every request to the API at *url* from now on."""
+    API_TOKENS[urllib.parse.urlsplit(url).netloc] = token
+
+
+def auth_headers(url: str) -> dict[str, str]:
+    """Return the Authorization header for the API at *url*, if its token is known."""
+    token = API_TOKENS.get(urllib.parse.urlsplit(url).netloc)
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 class DaemonProcess:
     """A `mnemosyne serve` child: read its stderr lines, signal it, always reap it."""
 
     def __init__(self, command: list[str], env: dict[str, str], cwd: Path) -> None:
+        self.env = env
 
         self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -73,6 +102,7 @@ class DaemonProcess:
             while True:
                 for line in self.lines:
                     if fragment in line:
+                        self._remember_api(line)
                         return line
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or (self.process.poll() is not None
@@ -80,6 +110,16 @@ class DaemonProcess:
                     raise AssertionError(f"no line with {fragment!r}; stderr so far:\n"
                                          + "\n".join(self.lines))
                 self._changed.wait(min(remaining, 0.1))
+
+    def _remember_api(self, line: str) -> None:
+        match = LISTENING_URL.search(line)
+        if match:
+            remember_api(match.group(1), read_api_token(self.env))
+
+    @property
+    def token(self) -> str:
+        """Return this daemon's API token."""
+        return read_api_token(self.env)
 
     def send(self, signum: int) -> None:
         self.process.send_signal(signum)
@@ -125,11 +165,15 @@ class HttpResult:
 
 
 def http_request(url: str, method: str = "GET", body: bytes | dict | None = None,
-         headers: dict[str, str] | None = None, timeout: float = 10.0) -> HttpResult:
-    """Send one request with http.client (no redirects, no retries) and read the answer."""
+         headers: dict[str, str] | None = None, timeout: float = 10.0,
+         auth: bool = True) -> HttpResult:
+    """Send one request with http.client (no redirects, no retries) and read the answer.
+
+    The API's known token is sent unless *auth* is False or *headers* set Authorization.
+    """
     parts = urllib.parse.urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
-    headers = dict(headers or {})
+    headers = {**(auth_headers(url) if auth else {}), **(headers or {})}
     if isinstance(body, dict):
         body = json.dumps(body).encode()
         headers.setdefault("Content-Type", "application/json")
@@ -162,11 +206,12 @@ class SseClient:
     """A real EventSource-like client on http.client: read events with a timeout."""
 
     def __init__(self, url: str, last_event_id: str | None = None, timeout: float = 10.0,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, auth: bool = True) -> None:
         parts = urllib.parse.urlsplit(url)
         self.connection = http.client.HTTPConnection(parts.hostname, parts.port,
                                                      timeout=timeout)
-        headers = {"Accept": "text/event-stream", **(headers or {})}
+        headers = {"Accept": "text/event-stream", **(auth_headers(url) if auth else {}),
+                   **(headers or {})}
         if last_event_id is not None:
             headers["Last-Event-ID"] = last_event_id
         target = (parts.path or "/events") + (f"?{parts.query}" if parts.query else "")

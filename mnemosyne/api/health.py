@@ -8,6 +8,8 @@ not held past 5 s without a commit, no write of ours has waited that long), repe
 every quarter second, so a database that turns read-only shows within a second without
 /health ever waiting on a database lock, and a rendered answer is reused for 50 ms so that a
 flood of health checks costs almost nothing.
+A caller without the token (front.py marks the request) gets the same status and fields but
+not the problem list, which can name files: it learns that the instance is degraded, not why.
 Must not: open transactions (a health check must not queue behind writers).
 """
 
@@ -73,10 +75,10 @@ class HealthEndpoint:
         self.checks = checks
         self.clock = clock
         self.started = clock()
-        self._answer: tuple[float, str, list[tuple[str, str]], bytes] | None = None
+        self._answers: dict[bool, tuple[float, str, list[tuple[str, str]], bytes]] = {}
 
-    def report(self) -> tuple[int, dict[str, Any]]:
-        """Return the status code and the health document."""
+    def report(self, private: bool = True) -> tuple[int, dict[str, Any]]:
+        """Return the status code and the health document (problems only if *private*)."""
         db_problem = self.database()
         problems = [problem for problem in (db_problem, *(check() for check in self.checks))
                     if problem]
@@ -89,7 +91,7 @@ class HealthEndpoint:
             "port": self.port,
             "db": "error" if db_problem else "ok",
         }
-        if problems:
+        if problems and private:
             body["problems"] = problems
         return (503 if problems else 200), body
 
@@ -98,12 +100,13 @@ class HealthEndpoint:
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return json_response(start_response, 405, {"error": "use GET for /health"},
                                  [("Allow", "GET, HEAD")])
+        private = environ.get("mnemosyne.authenticated", True)
         now = self.clock()
-        answer = self._answer
+        answer = self._answers.get(private)
         if answer is None or now - answer[0] >= ANSWER_REUSE_S:
-            code, body = self.report()
+            code, body = self.report(private)
             answer = (now, *rendered(code, body))
-            self._answer = answer
+            self._answers[private] = answer
         _, status, headers, data = answer
         start_response(status, headers)
         return [data]

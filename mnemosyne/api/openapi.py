@@ -84,14 +84,19 @@ def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {"title": "Mnemosyne instance API", "version": __version__,
-                 "description": "One instance's memories, health and live events. Loopback "
-                                "only unless a bearer token is configured."},
+                 "description": "One instance's memories, health and live events. Every "
+                                "route but /health needs the user's API token (the token "
+                                "file, or MNEMOSYNE_API_TOKEN), and a Host that is loopback, "
+                                "the bound address or in api_allowed_hosts."},
+        "security": [{"bearer": []}],
         "components": {"schemas": SCHEMAS, "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer",
-                       "description": "MNEMOSYNE_API_TOKEN; required off loopback"}}},
+                       "description": "~/.config/mnemosyne/api-token, or "
+                                      "MNEMOSYNE_API_TOKEN"}}},
         "paths": {
             "/health": {"get": {
-                "summary": "Instance health; 503 when degraded",
+                "summary": "Instance health; 503 when degraded (problems only with the token)",
+                "security": [],
                 "responses": {"200": _json({"$ref": "#/components/schemas/Health"}, "ok"),
                               "503": _json({"$ref": "#/components/schemas/Health"},
                                            "degraded: the database cannot be written")}}},

@@ -327,7 +327,7 @@ class StaticFile:
     def GET(self, **params: Any) -> bytes:  # noqa: N802
         """Return the asset with a strict Content-Security-Policy.
 
-        Query parameters are ignored: the page passes `access_token` on, and may carry others.
+        Query parameters are ignored (a page URL may carry any).
         """
         del params
         headers = cherrypy.response.headers

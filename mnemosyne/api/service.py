@@ -1,8 +1,10 @@
-"""Put one instance's API together: address and token rules, port, event hub, routes, server.
+"""Put one instance's API together: address and access rules, port, event hub, routes, server.
 
 `start_api` returns a running `Api`, or None when every port is taken (the instance goes on
 without one, as the reference system does). A non-loopback address without a token is a
 configuration error: the daemon refuses to start rather than expose memories to the network.
+The token is handed in by the caller (the daemon always passes one: the configured token or
+the user's token file); None leaves the API open to whoever passes the Host check.
 Must not: know about the registry or systemd (the daemon records the URL and reports it).
 """
 
@@ -13,6 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from mnemosyne.api.access import HostCheck, TokenCheck
 from mnemosyne.api.events import EventHub
 from mnemosyne.api.front import FrontApp
 from mnemosyne.api.gate import GateLimits
@@ -56,14 +59,14 @@ def check_exposure(address: ApiAddress, token: str | None) -> None:
 
 def start_api(settings: Settings, instance_id: str, store: MemoryStore,
               instances: Callable[[], list[dict[str, Any]]],
-              checks: tuple[Check, ...] = ()) -> Api | None:
+              checks: tuple[Check, ...] = (), *, token: str | None) -> Api | None:
     """Bind, build and start the API; return it, or None if every port is in use.
 
     Raises UsageError for an exposed address without a token, UnavailableError if the address
     cannot be bound at all.
     """
     address = ApiAddress.parse(settings.api_addr)
-    check_exposure(address, settings.api_token)
+    check_exposure(address, token)
     sock = bind_first_free(address, instance_id)
     if sock is None:
         return None
@@ -75,7 +78,8 @@ def start_api(settings: Settings, instance_id: str, store: MemoryStore,
             settings.db_path, waited_s=store.database.oldest_write_s), checks)
         app = FrontApp({"/health": health,
                         "/events": EventStream(hub, settings.api_keepalive_s)},
-                       build_application(context), settings.api_token)
+                       build_application(context), TokenCheck(token, bound.port),
+                       HostCheck(bound.host, settings.api_allowed_hosts))
         limits = GateLimits(settings.api_header_timeout_s, settings.api_body_timeout_s,
                             settings.api_max_connections)
         server = ApiServer(sock, app, hub, limits)

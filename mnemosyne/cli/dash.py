@@ -4,7 +4,9 @@
 the registry. `--once --format json` prints a snapshot (health and recent events of each
 instance, and the registry) and exits: 0 if every instance answered, 3 if one did not.
 Output cut short by its reader (`| head -1`) ends quietly with exit 0.
-The token for instances that require one comes from MNEMOSYNE_API_TOKEN (or the config file).
+Every instance requires the API token: the dashboard reads it where the daemon does, from
+MNEMOSYNE_API_TOKEN (or the config file) or else the user's token file
+(~/.config/mnemosyne/api-token), so the user types no secret.
 Must not: hold logic that belongs to mnemosyne.dash.
 """
 
@@ -46,7 +48,8 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the dashboard; return the exit status."""
-    from mnemosyne.dash.app import run_live, snapshot  # noqa: PLC0415 - after parsing
+    from mnemosyne.coord.context import api_token  # noqa: PLC0415 - after parsing
+    from mnemosyne.dash.app import run_live, snapshot  # noqa: PLC0415
     from mnemosyne.dash.state import EventFilter  # noqa: PLC0415
     from mnemosyne.dash.targets import resolve_targets  # noqa: PLC0415
 
@@ -54,12 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
         settings = resolve_settings({"root": args.root}, config_path=args.config)
         urls = resolve_targets(args.api, args.all, settings)
+        token = api_token(settings)
         if args.once:
-            document, everyone = snapshot(urls, settings.api_token)
+            document, everyone = snapshot(urls, token)
             print(json.dumps(document, indent=2, ensure_ascii=False))
             sys.stdout.flush()  # a closed pipe fails here, not in the interpreter's exit
             return int(ExitCode.OK if everyone else ExitCode.UNAVAILABLE)
-        return run_live(urls, settings.api_token,
+        return run_live(urls, token,
                         EventFilter(args.event_type, args.show_heartbeats))
     except MnemosyneError as error:
         print(f"mnemosyne-dash: error: {error.message}", file=sys.stderr)

@@ -20,6 +20,7 @@ from types import ModuleType
 from mnemosyne import __version__
 from mnemosyne.cli import (
     config_command,
+    dashboard_url_command,
     export_command,
     forget_command,
     import_command,
@@ -53,6 +54,7 @@ COMMANDS: dict[str, ModuleType] = {
     "config": config_command,
     "serve": serve_command,
     "instances": instances_command,
+    "dashboard-url": dashboard_url_command,
     "send": send_command,
     "inbox": inbox_command,
     "systemd": systemd_command,

@@ -109,11 +109,22 @@ def http_api_section() -> str:
         "\"serve --with-api\" listens on the first free port from --api-addr "
         "(default 127.0.0.1:3000, then the next ten ports; port 0: any). When every port is "
         "taken the instance runs without an API and says so. The URL is written to the "
-        "registry (\"mnemosyne instances\") before the instance reports ready. An address "
-        "other machines can reach requires MNEMOSYNE_API_TOKEN, sent as \"Authorization: "
-        "Bearer TOKEN\" (or ?access_token= for EventSource). Errors are JSON objects "
-        "{\"error\": message, \"status\": code}; the full description is served at "
-        "/openapi.json.")]
+        "registry (\"mnemosyne instances\") before the instance reports ready. Errors are "
+        "JSON objects {\"error\": message, \"status\": code}; the full description is "
+        "served at /openapi.json.\n\n"
+        "Who can reach it: only the user who runs the instance. Every route except /health "
+        "needs the API token, sent as \"Authorization: Bearer TOKEN\" (401 otherwise): "
+        "MNEMOSYNE_API_TOKEN when set, else the per-user file ~/.config/mnemosyne/api-token "
+        "(0600, made on first use; a symbolic link or another user's file is refused, exit "
+        "6), which the user's own clients read. Only /events also takes ?access_token= (for "
+        "EventSource). Before any route runs, a Host other than 127.0.0.1, localhost, [::1], "
+        "the bound address or a name in api_allowed_hosts (any port) gets 403, /health "
+        "included (DNS rebinding), and so does a POST or DELETE from a foreign Origin. "
+        "\"mnemosyne dashboard-url\" prints a one-time login link to the web dashboard "
+        "(a code from POST /login-codes; the token never enters the browser), which sets an "
+        "HttpOnly, SameSite=Strict session cookie. /health is open but shows its problem list "
+        "only with the token. An address other machines can reach requires "
+        "MNEMOSYNE_API_TOKEN to be set.")]
     for path, item in openapi_document()["paths"].items():
         for method, operation in item.items():
             if method == "parameters":
@@ -148,8 +159,9 @@ def render_mnemosyne_dash_1() -> str:
                 "configuration\n.TP\n.B 3\nwith \\-\\-once: an instance did not answer (the "
                 "snapshot still lists it)\n.TP\n.B 5\nwith \\-\\-all: no live instance with an "
                 "API in the registry\n")
-    text.append(".SH ENVIRONMENT\n.TP\n.B MNEMOSYNE_API_TOKEN\nbearer token for instances "
-                "that require one\n.TP\n.B MNEMOSYNE_ROOT\ncoordination directory whose "
+    text.append(".SH ENVIRONMENT\n.TP\n.B MNEMOSYNE_API_TOKEN\nthe API token, if the "
+                "instances use a configured one (else ~/.config/mnemosyne/api\\-token is "
+                "read)\n.TP\n.B MNEMOSYNE_ROOT\ncoordination directory whose "
                 "registry \\-\\-all reads\n")
     text.append(".SH EXAMPLES\n.nf\nmnemosyne\\-dash \\-\\-api http://127.0.0.1:3000 \\-\\-api "
                 "http://127.0.0.1:3001\nmnemosyne\\-dash \\-\\-all\nmnemosyne\\-dash \\-\\-all "

@@ -1,4 +1,7 @@
-"""Turn resolved settings into what every coordination command needs: root, key, coordinator.
+"""Turn resolved settings into what every coordination command needs: root, keys, coordinator.
+
+The API token is the configured `api_token`, else the user's token file (0600, made on first
+use like the signing secret), which the daemon and the user's own clients both read.
 
 Must not: register anything; it only locates and prepares.
 """
@@ -10,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.root import CoordinationRoot, choose_root_path, prepare_root
-from mnemosyne.coord.signing import load_key
+from mnemosyne.coord.signing import load_key, load_secret_file
 
 if TYPE_CHECKING:
     from mnemosyne.config import Settings
@@ -28,6 +31,13 @@ def open_root(settings: Settings, start: Path | None = None) -> CoordinationRoot
 def signing_key(settings: Settings) -> bytes:
     """Return the HMAC key for *settings*. Raises UnsafeError for an unsafe secret file."""
     return load_key(settings.shared_secret, settings.config_dir)
+
+
+def api_token(settings: Settings) -> str:
+    """Return the API token for *settings*. Raises UnsafeError for an unsafe token file."""
+    if settings.api_token:
+        return settings.api_token
+    return load_secret_file(settings.api_token_path).decode("ascii", "replace")
 
 
 def make_coordinator(settings: Settings, instance_id: str,

@@ -2,6 +2,7 @@
 
 The key is `MNEMOSYNE_SHARED_SECRET` when set; otherwise a random per-user secret file (0600,
 in the user config directory) created once, atomically, and reused — never a guessable default.
+`load_secret_file` makes and reads such files for other secrets too (the API token).
 A signature covers a canonical serialization of every other field (sorted keys, no spaces), so
 changing any field, the heartbeat or the worktree included, invalidates it. Comparison uses
 `hmac.compare_digest`.
@@ -71,9 +72,17 @@ def load_key(shared_secret: str | None, config_dir: Path) -> bytes:
     """
     if shared_secret:
         return shared_secret.encode("utf-8")
-    path = config_dir / SECRET_FILE_NAME
+    return load_secret_file(config_dir / SECRET_FILE_NAME)
+
+
+def load_secret_file(path: Path) -> bytes:
+    """Return the content of the per-user secret file *path*, creating it first if missing.
+
+    Raises UnsafeError if the file is a symlink, another user's, or readable by others, and
+    UnavailableError if it cannot be created or is empty.
+    """
     try:
-        config_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         return _create_secret(path)
     except FileExistsError:
         return _read_secret(path)

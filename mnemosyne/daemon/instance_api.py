@@ -1,5 +1,7 @@
 """The instance's side of the API: start it, record its URL, feed it events, stop it.
 
+The API always requires a token: the configured one, else the user's token file (created on
+first use, 0600), so that no other user of the machine reaches memories through loopback.
 Started after registration and before READY=1, so the registry entry and systemd's STATUS=
 carry the URL the moment the instance reports ready. The API modules (CherryPy among them) are
 imported only here, only when --with-api asks for them: an instance without an API does not
@@ -14,6 +16,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from mnemosyne.config import Settings
+from mnemosyne.coord.context import api_token
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.inotify import WRITES, DirectoryWatch
 from mnemosyne.coord.queue import Message
@@ -64,13 +67,14 @@ class InstanceApi:
         from mnemosyne.store.changes import ChangeFeed  # noqa: PLC0415
 
         db_path = settings.db_path
+        token = api_token(settings)  # first: an unsafe token file ends the start (exit 6)
         # The watch before the journal cursor: a commit after the cursor is read always leaves
         # an inotify event behind, so none falls between the two.
         wal_watch = DirectoryWatch.open(db_path.parent, WRITES, f"{db_path.name}-wal")
         feed = ChangeFeed(store.database)
         api = start_api(settings, coordinator.instance_id, store,
                         lambda: [view.to_dict() for view in coordinator.instances()],
-                        checks=(loop.health_problem,))
+                        checks=(loop.health_problem,), token=token)
         if api is None:
             if wal_watch is not None:
                 wal_watch.close()

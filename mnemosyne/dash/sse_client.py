@@ -105,16 +105,17 @@ def open_stream(base_url: str, last_event_id: str | None, timeout_s: float,
     return Stream(connection, response, sock)
 
 
-def get_json(base_url: str, path: str, timeout_s: float, token: str | None = None) -> Any:
-    """GET a JSON document. Raises OSError, ValueError or http.client.HTTPException."""
+def get_json(base_url: str, path: str, timeout_s: float, token: str | None = None,
+             method: str = "GET") -> Any:
+    """GET (or *method*) a JSON document. Raises OSError, ValueError or HTTPException."""
     parts = urllib.parse.urlsplit(base_url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_s)
     try:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        connection.request("GET", path, headers=headers)
+        connection.request(method, path, headers=headers)
         response = connection.getresponse()
         body = response.read()
-        if response.status not in (200, 503):  # a degraded /health still has its document
+        if response.status not in (200, 201, 503):  # a degraded /health has its document
             raise ConnectionError(f"HTTP {response.status} from {path}")
         return json.loads(body)
     finally:

@@ -1,17 +1,23 @@
 """Which instances to watch: URLs given with --api, or every live one in the registry (--all).
 
-Must not: contact the instances (watcher.py does).
+Also the web dashboard's one-time login link of a live instance (`mnemosyne dashboard-url`):
+its URL from the registry, and a one-time code the instance gives for the user's API token
+(POST /login-codes), so that the user types no secret and the token never enters a browser.
+
+Must not: watch the instances (watcher.py does).
 """
 
 from __future__ import annotations
 
+import http.client
 import time
 import urllib.parse
 
 from mnemosyne.config import Settings
-from mnemosyne.coord.context import open_root, signing_key
+from mnemosyne.coord.context import api_token, open_root, signing_key
 from mnemosyne.coord.registry import ProcessRegistry
-from mnemosyne.errors import NotFoundError, UsageError
+from mnemosyne.dash.sse_client import get_json
+from mnemosyne.errors import NotFoundError, UnavailableError, UsageError
 
 
 def normalize_url(raw: str) -> str:
@@ -30,16 +36,61 @@ def normalize_url(raw: str) -> str:
     return f"http://{parts.netloc}"
 
 
-def registry_urls(settings: Settings) -> list[str]:
-    """Return the API URLs of every live instance in the registry. Raises NotFoundError."""
+NO_API = "no live instance with an API in the registry: start one with " \
+         "'mnemosyne serve --with-api'"
+LOGIN_TIMEOUT_S = 5.0
+# A wildcard address is not one a browser should open: the same instance on loopback.
+WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}
+
+
+def live_apis(settings: Settings) -> dict[str, str]:
+    """Return {instance id: API URL} of every live instance with an API in the registry."""
     registry = ProcessRegistry(open_root(settings), signing_key(settings),
                                settings.stale_threshold_s, clock=time.time)
-    urls = [str(view.entry["api_url"]) for view in registry.views()
-            if view.state == "live" and view.entry.get("api_url")]
+    return {view.instance_id: str(view.entry["api_url"]) for view in registry.views()
+            if view.state == "live" and view.entry.get("api_url")}
+
+
+def registry_urls(settings: Settings) -> list[str]:
+    """Return the API URLs of every live instance in the registry. Raises NotFoundError."""
+    urls = list(live_apis(settings).values())
     if not urls:
-        raise NotFoundError("no live instance with an API in the registry: start one with "
-                            "'mnemosyne serve --with-api'")
+        raise NotFoundError(NO_API)
     return urls
+
+
+def login_url(settings: Settings, instance_id: str | None = None) -> str:
+    """Return a one-time dashboard login link of a live instance (the only one, or the given).
+
+    Raises NotFoundError if there is no such instance, UsageError if several could be meant,
+    UnsafeError if the token file is unsafe, UnavailableError if the instance does not answer.
+    """
+    apis = live_apis(settings)
+    if instance_id is not None:
+        if instance_id not in apis:
+            raise NotFoundError(f"no live instance {instance_id!r} with an API in the registry"
+                                + (f" (live: {', '.join(sorted(apis))})" if apis else ""))
+        url = apis[instance_id]
+    elif len(apis) == 1:
+        url = next(iter(apis.values()))
+    elif not apis:
+        raise NotFoundError(NO_API)
+    else:
+        raise UsageError(f"{len(apis)} live instances have an API ({', '.join(sorted(apis))}): "
+                         "choose one with --instance ID")
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rpartition(":")[0] if parts.port is not None else parts.netloc
+    netloc = WILDCARD_HOSTS.get(host, host) + (f":{parts.port}" if parts.port else "")
+    base = f"http://{netloc}"
+    try:
+        answer = get_json(base, "/login-codes", LOGIN_TIMEOUT_S, api_token(settings), "POST")
+        path = answer["path"]
+    except (OSError, ValueError, KeyError, TypeError, http.client.HTTPException) as error:
+        raise UnavailableError(f"the instance at {base} gave no login link: "
+                               f"{str(error) or type(error).__name__}") from None
+    if not isinstance(path, str) or not path.startswith("/login?code="):
+        raise UnavailableError(f"the instance at {base} gave no login link")
+    return base + path
 
 
 def resolve_targets(api_urls: list[str], every_instance: bool,

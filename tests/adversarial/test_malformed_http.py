@@ -14,21 +14,16 @@ import urllib.parse
 
 import pytest
 
-from tests.helpers import http_request
+from tests.helpers import auth_headers, http_request
 
 LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:(\d+))")
-
-
-def auth_headers() -> dict[str, str]:
-    """Return the headers a client of the instance needs for /memories (none by default)."""
-    return {}
 
 
 def head(url: str, *lines: str) -> bytes:
     """Return a POST /memories request head with *lines* as extra header lines."""
     host = urllib.parse.urlsplit(url).netloc
     extra = "".join(f"{line}\r\n" for line in
-                    (*lines, *(f"{name}: {value}" for name, value in auth_headers().items())))
+                    (*lines, *(f"{name}: {value}" for name, value in auth_headers(url).items())))
     return (f"POST /memories HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
             f"{extra}\r\n").encode()
 
@@ -91,9 +86,9 @@ def assert_quiet_and_alive(daemon, url: str, lines_before: int, word: str) -> No
     assert len(new_lines) <= 1, new_lines
     assert "Traceback" not in "\n".join(daemon.lines)
     stored = http_request(f"{url}/memories", "POST", {"content": f"still storing {word}"},
-                          headers=auth_headers())
+                          headers=auth_headers(url))
     assert stored.status == 201, stored.body
-    hits = http_request(f"{url}/memories?q={word}", headers=auth_headers()).json()
+    hits = http_request(f"{url}/memories?q={word}", headers=auth_headers(url)).json()
     assert [hit["id"] for hit in hits] == [stored.json()["id"]]
 
 

@@ -14,16 +14,11 @@ import threading
 import time
 import urllib.parse
 
-from tests.helpers import http_request
+from tests.helpers import auth_headers, http_request
 
 LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:(\d+))")
 CONNECTIONS = 200
 SILENT_EVERY = 4  # one connection in four sends nothing at all
-
-
-def auth_headers() -> dict[str, str]:
-    """Return the headers a client of the instance needs for /memories (none by default)."""
-    return {}
 
 
 def api_url(daemon) -> str:
@@ -95,9 +90,9 @@ def health_latencies(url: str, count: int = 50) -> list[float]:
 
 def assert_stores_and_recalls(url: str, word: str) -> None:
     stored = http_request(f"{url}/memories", "POST", {"content": f"remember {word}"},
-                          headers=auth_headers())
+                          headers=auth_headers(url))
     assert stored.status == 201, stored.body
-    hits = http_request(f"{url}/memories?q={word}", headers=auth_headers()).json()
+    hits = http_request(f"{url}/memories?q={word}", headers=auth_headers(url)).json()
     assert [hit["id"] for hit in hits] == [stored.json()["id"]]
 
 
@@ -173,7 +168,8 @@ def test_slow_uploads_hold_no_more_than_a_few_threads_and_are_cut_off(start_daem
     uploads = []
     for _ in range(30):
         sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
-        sock.sendall(f"POST /memories HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        token = "".join(f"{name}: {value}\r\n" for name, value in auth_headers(url).items())
+        sock.sendall(f"POST /memories HTTP/1.1\r\nHost: {parts.netloc}\r\n{token}"
                      "Content-Type: application/json\r\nContent-Length: 200000\r\n\r\n{"
                      .encode())
         uploads.append(sock)

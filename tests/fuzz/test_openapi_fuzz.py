@@ -41,7 +41,8 @@ def test_no_server_errors_and_the_schema_holds(start_daemon, cli, tmp_path, db_p
     url = LISTENING.search(daemon.wait_for_line("listening on")).group(1)
     daemon.wait_for_line("ready:")
     result = subprocess.run(
-        [command, "run", f"{url}/openapi.json", "--checks", "all", "--exclude-checks",
+        [command, "run", f"{url}/openapi.json", "--header",
+         f"Authorization: Bearer {daemon.token}", "--checks", "all", "--exclude-checks",
          "negative_data_rejection,positive_data_acceptance", "--exclude-path", "/events",
          "--max-examples", "25", "--workers", "2",
          "--phases", "examples,fuzzing,stateful", "--seed", "20261128",

@@ -102,8 +102,9 @@ def test_exposed_address_with_a_token_requires_it(start_daemon):
                           env={"MNEMOSYNE_API_TOKEN": "s3cret"})
     port = re.search(r"listening on http://0\.0\.0\.0:(\d+)",
                      daemon.wait_for_line("listening on")).group(1)
-    assert http_request(f"http://127.0.0.1:{port}/health").status == 401
-    authorized = http_request(f"http://127.0.0.1:{port}/health",
+    assert http_request(f"http://127.0.0.1:{port}/memories").status == 401
+    assert http_request(f"http://127.0.0.1:{port}/health").status == 200  # open, no details
+    authorized = http_request(f"http://127.0.0.1:{port}/memories",
                               headers={"Authorization": "Bearer s3cret"})
     assert authorized.status == 200
 

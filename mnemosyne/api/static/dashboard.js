@@ -1,23 +1,24 @@
 // Mnemosyne web dashboard: one instance's health, the registry and its live events.
 // No dependencies; every value from the server is inserted as text, never as HTML.
+// The page is opened through the login link (`mnemosyne dashboard-url`), whose session
+// cookie (HttpOnly, SameSite=Strict) every fetch and the EventSource send by themselves.
 "use strict";
 
 const MAX_EVENTS = 500;
 const HEALTH_EVERY_MS = 5000;
-const token = new URLSearchParams(location.hash.slice(1)).get("token") ||
-  new URLSearchParams(location.search).get("access_token");
 const seenTypes = new Set();
 let eventSource = null;
 
 function byId(id) { return document.getElementById(id); }
 
-function withToken(path) {
-  if (!token) return path;
-  return path + (path.includes("?") ? "&" : "?") + "access_token=" + encodeURIComponent(token);
-}
-
 async function getJson(path) {
-  const response = await fetch(withToken(path), {cache: "no-store"});
+  // Same-origin requests carry the session cookie set by /login: no token in any URL.
+  const response = await fetch(path, {cache: "no-store", credentials: "same-origin"});
+  if (response.status === 401) {
+    // The session ended (the instance restarted, or the session was pushed out).
+    setText("connection", "logged out: run mnemosyne dashboard-url", "badge badge-down");
+    throw new Error("not logged in");
+  }
   const body = await response.json();
   return {status: response.status, body};
 }
@@ -136,7 +137,7 @@ const EVENT_TYPES = ["instance_started", "instance_stopping", "memory_stored", "
 
 function connect() {
   // EventSource reconnects by itself and sends Last-Event-ID, so the server resumes.
-  eventSource = new EventSource(withToken("/events"));
+  eventSource = new EventSource("/events");
   eventSource.onopen = () => {
     setText("connection", "live", "badge badge-up");
     refreshHealth();

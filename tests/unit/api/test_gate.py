@@ -157,7 +157,7 @@ def read_response(sock: socket.socket) -> bytes:
 
 def test_a_request_sent_in_pieces_is_served_once_complete(gated):
     _, port = gated()
-    with connect(port, b"POST / HTTP/1.1\r\nHost: x\r\n") as sock:
+    with connect(port, b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n") as sock:
         time.sleep(0.05)
         sock.sendall(b"Content-Length: 5\r\nConnection: close\r\n\r\nhel")
         time.sleep(0.05)
@@ -170,7 +170,7 @@ def test_kept_alive_connections_serve_request_after_request(gated):
     _, port = gated()
     with connect(port) as sock:
         for index in range(3):
-            sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n")
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\n\r\n")
             time.sleep(0.02)  # the next request arrives in two pieces
             sock.sendall(str(index).encode())
             answer = read_response(sock)
@@ -198,7 +198,8 @@ def test_silent_and_slow_heads_are_closed_at_the_header_deadline(gated, caplog):
 def test_a_late_body_is_cut_off_at_the_body_deadline(gated):
     _, port = gated(body_timeout_s=0.3)
     big = 100_000  # over the read buffer: the worker reads it, watched by the gate
-    with connect(port, f"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {big}\r\n\r\n".encode()
+    head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {big}\r\n\r\n"
+    with connect(port, head.encode()
                  + b"x" * 10) as sock:
         started = time.monotonic()
         answer = read_all(sock)
@@ -212,7 +213,7 @@ def test_over_the_client_cap_the_oldest_waiting_connection_is_closed(gated):
     first = connect(port, b"GET / HTTP/1.1\r\n")
     second = connect(port, b"GET / HTTP/1.1\r\n")
     time.sleep(0.1)
-    with connect(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") as third:
+    with connect(port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n") as third:
         assert read_all(third).startswith(b"HTTP/1.1 200 OK")
     assert read_all(first) == b""  # evicted
     second.settimeout(0.2)
@@ -284,7 +285,7 @@ def wait_until(predicate, timeout: float = 5.0) -> bool:
 
 def test_a_kept_alive_connection_the_client_closes_is_no_longer_counted(gated):
     server, port = gated()
-    with connect(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") as sock:
+    with connect(port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") as sock:
         assert read_response(sock).startswith(b"HTTP/1.1 200 OK")
         assert server.server.gate.open_connections() == 1
     assert wait_until(lambda: server.server.gate.open_connections() == 0)
@@ -292,12 +293,12 @@ def test_a_kept_alive_connection_the_client_closes_is_no_longer_counted(gated):
 
 def test_over_the_cap_with_nothing_waiting_the_new_connection_gets_503(gated):
     server, port = gated(max_connections=2)  # one per client address
-    with connect(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") as busy:
+    with connect(port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") as busy:
         assert read_response(busy).startswith(b"HTTP/1.1 200 OK")  # kept alive, idle
-        with connect(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") as refused:
+        with connect(port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") as refused:
             answer = read_all(refused)
         assert answer.startswith(b"HTTP/1.1 503 Service Unavailable")
         assert b"Retry-After: 1" in answer
-        busy.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        busy.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert read_response(busy).startswith(b"HTTP/1.1 200 OK")
     assert wait_until(lambda: server.server.gate.open_connections() == 0)

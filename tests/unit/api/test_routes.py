@@ -92,7 +92,7 @@ def test_body_over_the_limit_is_413(make_api):
 def test_chunked_body_over_the_limit_is_413(make_api):
     running = make_api(api_max_body_bytes=1000)
     body = b'{"content": "' + b"x" * 1500 + b'"}'
-    request = (b"POST /memories HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    request = (b"POST /memories HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
                + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n")
     # One write: the server may answer 413 and close before reading all of it.
@@ -216,14 +216,14 @@ def raw_exchange(url, request: bytes) -> bytes:
 
 def test_a_chunked_body_over_the_limit_is_413_and_closes(make_api):
     running = make_api(api_max_body_bytes=10)
-    answer = raw_exchange(running.url, b"POST /memories HTTP/1.1\r\nHost: x\r\n"
+    answer = raw_exchange(running.url, b"POST /memories HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                           b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
                           b"\r\n20\r\n" + b"x" * 32 + b"\r\n0\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 413") and answer.count(b"HTTP/1.1 ") == 1
 
 
 def test_a_large_body_cut_short_is_400_naming_both_lengths(running_api):
-    answer = raw_exchange(running_api.url, b"POST /memories HTTP/1.1\r\nHost: x\r\n"
+    answer = raw_exchange(running_api.url, b"POST /memories HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                           b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
                           + b"x" * 70_000)
     assert answer.startswith(b"HTTP/1.1 400")

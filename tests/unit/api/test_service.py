@@ -25,7 +25,7 @@ def test_all_busy_means_no_api(tmp_path, store):
                                  "api_addr": f"127.0.0.1:{first}"},
                                 environ={"XDG_CONFIG_HOME": str(tmp_path)})
     try:
-        assert start_api(settings, "a1b2c3d4", store, lambda: []) is None
+        assert start_api(settings, "a1b2c3d4", store, lambda: [], token=None) is None
     finally:
         for holder in held:
             holder.close()

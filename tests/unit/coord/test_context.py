@@ -24,3 +24,15 @@ def test_make_coordinator_uses_the_message_settings(tmp_path):
     coordinator = make_coordinator(settings, "a1b2c3d4", start=tmp_path)
     assert coordinator.messages.max_bytes == 2048
     assert coordinator.root.path == tmp_path / "r"
+
+
+def test_api_token_is_the_setting_else_the_users_token_file(tmp_path):
+    from mnemosyne.coord.context import api_token  # noqa: PLC0415
+
+    environ = {"XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    assert api_token(resolve_settings({"api_token": "given"}, environ=environ)) == "given"
+    settings = resolve_settings({}, environ=environ)
+    token = api_token(settings)
+    assert settings.api_token_path == tmp_path / "cfg" / "mnemosyne" / "api-token"
+    assert settings.api_token_path.read_text() == token
+    assert api_token(settings) == token and len(token) == 64

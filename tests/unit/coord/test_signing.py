@@ -74,3 +74,14 @@ def test_unsafe_secret_files_are_refused(tmp_path):
         os.chown(theirs / "secret", 65534, 65534)
         with pytest.raises(UnsafeError, match="belongs to user id 65534"):
             signing.load_key(None, theirs)
+
+
+def test_other_secret_files_share_the_same_safe_creation(tmp_path):
+    path = tmp_path / "cfg" / "api-token"
+    value = signing.load_secret_file(path)
+    assert len(value) == 64 and signing.load_secret_file(path) == value
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    link = tmp_path / "cfg" / "linked"
+    link.symlink_to(path)
+    with pytest.raises(UnsafeError):
+        signing.load_secret_file(link)

@@ -48,7 +48,11 @@ def test_start_records_the_url_and_wires_the_loop(tmp_path, db_path, store):
         assert [event.type for event in running.api.hub.recent()] == ["instance_started"]
         assert len(loop.watches) == 1 and loop.on_heartbeat is not None
         assert http_request(running.api.url + "/health").json()["instance_id"] == "a1b2c3d4"
-        instances = http_request(running.api.url + "/instances").json()
+        assert http_request(running.api.url + "/instances").status == 401
+        token = settings.api_token_path.read_text()  # the user's token file, made 0600
+        assert settings.api_token_path.stat().st_mode & 0o777 == 0o600
+        instances = http_request(running.api.url + "/instances",
+                                 headers={"Authorization": f"Bearer {token}"}).json()
         assert [view["instance_id"] for view in instances] == ["a1b2c3d4"]
         store.remember("seen by the WAL watch")
         watch, on_change = loop.watches[0]
