@@ -8,13 +8,11 @@ run on it (one with the API), then checks that nothing stopped: both still run a
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
 import signal
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -26,7 +24,7 @@ from mnemosyne.coord.identity import this_host
 from mnemosyne.coord.queue import MessageQueue
 from mnemosyne.coord.registry import utc_timestamp
 from mnemosyne.coord.root import prepare_root
-from tests.helpers import assert_one_line_error
+from tests.helpers import assert_one_line_error, fill_file_system, small_tmpfs
 
 SECRET = "hostile-files-test-secret"
 KEY = SECRET.encode()
@@ -361,28 +359,15 @@ def test_registry_of_another_user_is_refused_then_set_aside_as_root(cluster):
 @pytest.fixture
 def full_disk(tmp_path):
     """A 1 MiB tmpfs mounted at a private path (needs root), unmounted at teardown."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("needs root to mount a small tmpfs")
-    mountpoint = tmp_path / "small"
-    mountpoint.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs",
-                    str(mountpoint)], check=True)
-    try:
+    with small_tmpfs(tmp_path / "small", "1m") as mountpoint:
         yield mountpoint
-    finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 
 
 def test_a_full_disk_gives_exit_3_in_one_line_as_root(cli, start_daemon, full_disk):
     """Mounts a private tmpfs (root only); no machine-wide resource is shared."""
     env = {**ENV, "MNEMOSYNE_ROOT": str(full_disk / "coord")}
     cli("instances", env=env).ok()
-    filler = full_disk / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    with contextlib.suppress(OSError):
-        while True:
-            os.write(fd, b"\0" * 65536)
-    os.close(fd)
+    fill_file_system(full_disk / "filler")
     result = cli("send", "--to", NEW_ID, "--type", "Note", "--allow-offline", env=env)
     assert_one_line_error(result, 3, "coordination queue")
     daemon = start_daemon("--instance-id", NEW_ID, env=env)

@@ -17,7 +17,13 @@ import time
 
 import pytest
 
-from tests.helpers import collect_datagrams, http_request, notify_server
+from tests.helpers import (
+    collect_datagrams,
+    fill_file_system,
+    http_request,
+    notify_server,
+    small_tmpfs,
+)
 
 LISTENING = re.compile(r"listening on (http://\S+)")
 NO_CAPABILITIES = ("setpriv", "--bounding-set=-all", "--inh-caps=-all") \
@@ -124,38 +130,9 @@ def test_a_write_lock_held_by_another_program_degrades_health_then_recovers(
 
 @pytest.fixture
 def small_database_directory(db_path):
-    """The database's directory on an 8 MiB private tmpfs (root only), unmounted at teardown.
-
-    No machine-wide resource: the mount point is the test's own temporary directory.
-    """
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI runs as root: a full disk must be tested")
-        pytest.skip("needs root to mount a small tmpfs")
-    directory = db_path.parent
-    directory.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs",
-                    str(directory)], check=True)
-    try:
+    """The database's directory on an 8 MiB private tmpfs (root only), unmounted at teardown."""
+    with small_tmpfs(db_path.parent, "8m") as directory:
         yield directory
-    finally:
-        subprocess.run(["umount", "-l", str(directory)], check=False)
-
-
-def fill(path):
-    """Write zeros to *path* until the file system is full."""
-    chunk = bytes(64 * 1024)
-    with open(path, "wb", buffering=0) as filler:
-        try:
-            while True:
-                filler.write(chunk)
-        except OSError:
-            pass
-        try:
-            while True:
-                filler.write(b"\0")
-        except OSError:
-            pass
 
 
 def test_a_full_disk_degrades_health_within_a_second_then_recovers(
@@ -163,7 +140,7 @@ def test_a_full_disk_degrades_health_within_a_second_then_recovers(
     daemon, url = start_instance(start_daemon, tmp_path)
     assert store(url, "before").status == 201
     filler = small_database_directory / "filler"
-    fill(filler)
+    fill_file_system(filler)
     body = wait_for_health(url, 503, within_s=1.0)
     assert body["db"] == "error"
     assert any(f"no space left for the database in {small_database_directory}" in problem
