@@ -102,7 +102,10 @@ class Instance:
         self.directory = directory
         self.env = {**os.environ, "MNEMOSYNE_DB_PATH": str(directory / "m.db"),
                     "MNEMOSYNE_ROOT": str(directory / "coord"),
-                    "MNEMOSYNE_SHARED_SECRET": "bench", "XDG_CONFIG_HOME": str(directory)}
+                    "MNEMOSYNE_SHARED_SECRET": "bench",
+                    # Not the working directory itself: a `mnemosyne/` folder there would
+                    # shadow the package for `python -m mnemosyne`.
+                    "XDG_CONFIG_HOME": str(directory / "config")}
         self.port = free_port()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mnemosyne", "serve", "--with-api", "--api-addr",
@@ -111,7 +114,7 @@ class Instance:
         wait_for_port(self.port)
         self.url = f"http://127.0.0.1:{self.port}"
         # The API token: the per-user file the daemon made in its (private) config directory.
-        self.token = (directory / "mnemosyne" / "api-token").read_text().strip()
+        self.token = (directory / "config" / "mnemosyne" / "api-token").read_text().strip()
 
     def stop(self) -> float:
         """SIGTERM; return the seconds until the process exited."""
