@@ -55,7 +55,6 @@ def receiver(root_path: str, count: int) -> None:
     coordinator = CrossProcessCoordinator(root, "bbbbbbbb", KEY)
     coordinator.register()
     messages = MessageQueue(root, "bbbbbbbb", KEY, max_bytes=1024, ttl_s=60)
-    messages.receive()
     signals = SignalQueue()
     signals.install()
     latencies: list[float] = []
@@ -65,9 +64,12 @@ def receiver(root_path: str, count: int) -> None:
         if len(latencies) >= count:
             os.kill(os.getpid(), signal.SIGTERM)
 
+    # As `serve` does: watch the queue, deliver what is there, say "ready", then loop.
+    loop = InstanceLoop(settings, signals, coordinator, messages,
+                        DirectoryWatch.open(root.queue), lambda current: current, handle)
+    loop.deliver_messages()
     print("ready", flush=True)
-    InstanceLoop(settings, signals, coordinator, messages, DirectoryWatch.open(root.queue),
-                 lambda current: current, handle).run()
+    loop.run()
     coordinator.unregister()
     print(json.dumps(latencies), flush=True)
 

@@ -39,7 +39,10 @@ class Fleet:
         env = {**os.environ, "NOTIFY_SOCKET": str(self.socket_path),
                "MNEMOSYNE_DB_PATH": str(self.directory / "m.db"),
                "MNEMOSYNE_ROOT": str(self.directory / "coord"),
-               "MNEMOSYNE_SHARED_SECRET": "bench", "XDG_CONFIG_HOME": str(self.directory)}
+               "MNEMOSYNE_SHARED_SECRET": "bench",
+               # Not the working directory itself: the API token's `mnemosyne/` folder there
+               # would shadow the package for `python -m mnemosyne`.
+               "XDG_CONFIG_HOME": str(self.directory / "config")}
         api = ["--with-api", "--api-addr", "127.0.0.1:0"] if with_api else []
         child = subprocess.Popen([sys.executable, "-m", "mnemosyne", "serve", "--instance-id",
                                   instance_id, "--worktree", "never", *api], env=env,
@@ -143,7 +146,7 @@ def measure_many(fleet: Fleet, count: int, settle_s: float = 10.0) -> dict:
         fleet.drain()
         time.sleep(0.5)
     env = {**os.environ, "MNEMOSYNE_ROOT": str(fleet.directory / "coord"),
-           "MNEMOSYNE_SHARED_SECRET": "bench", "XDG_CONFIG_HOME": str(fleet.directory)}
+           "MNEMOSYNE_SHARED_SECRET": "bench", "XDG_CONFIG_HOME": str(fleet.directory / "config")}
     views = json.loads(subprocess.run([sys.executable, "-m", "mnemosyne", "instances",
                                        "--format", "json"], env=env, capture_output=True,
                                       text=True, check=True).stdout)

@@ -61,6 +61,7 @@ class InstanceLoop:
     on_rescan: Callable[[], None] | None = None
     heartbeat_ok: bool = True
     last_turn: float = dataclasses.field(default_factory=time.monotonic)
+    last_full_scan: float | None = None
     _last_status: str = ""
     warnings: RateLimitedWarnings = dataclasses.field(
         default_factory=lambda: RateLimitedWarnings(logger))
@@ -76,8 +77,10 @@ class InstanceLoop:
         now = time.monotonic()
         # A random phase, so that instances started together do not heartbeat in lockstep.
         next_heartbeat = now + random.uniform(0.5, 1.0) * self.settings.heartbeat_interval_s
-        next_rescan = now
         rescan_s = self.rescan_interval_s()
+        # A full scan just before the loop (the start-up delivery) counts as the first one:
+        # with a crowded queue, a second one at once would hold up the first arrivals.
+        next_rescan = now if self.last_full_scan is None else self.last_full_scan + rescan_s
         watchdog_s = self.manager.watchdog_interval_s
         next_watchdog = now if watchdog_s else math.inf
         again: list[Callable[[], bool | None]] = []  # watch callbacks to call again
@@ -189,6 +192,8 @@ class InstanceLoop:
 
         *names* are the files inotify reported; without them the whole queue is scanned.
         """
+        if names is None:
+            self.last_full_scan = time.monotonic()
         try:
             received = self.messages.receive(names)
         except Exception as error:  # noqa: BLE001 - no file in the queue may stop the loop

@@ -119,7 +119,9 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
                          else "no worktree")
                 if options.with_api:
                     api = InstanceApi.start(settings, store, coordinator, loop, where)
-                messages.receive()  # start the broadcast cursor before saying "ready"
+                # Start the broadcast cursor before saying "ready", and hand over what
+                # was sent to this id before it ran.
+                loop.deliver_messages()
                 logger.info("ready: database %s (%d memories), coordination root %s, %s",
                             settings.db_path, store.count(), root.path, where)
 

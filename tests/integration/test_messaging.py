@@ -70,6 +70,15 @@ def test_serve_handles_a_message_sent_from_the_cli(start_daemon, cli):
     assert 'from a0a0a0a0 to b0b0b0b0: {"branch": "x"}' in line
 
 
+def test_serve_hands_over_messages_sent_to_its_id_before_it_started(start_daemon, cli):
+    cli("send", "--to", "b1b1b1b1", "--type", "Early", "--payload", '"waiting"',
+        "--allow-offline").ok()
+    daemon = start_daemon("--instance-id", "b1b1b1b1")
+    daemon.wait_for_line("ready:")
+    daemon.wait_for_line('message Early from ')
+    assert any('"waiting"' in line for line in daemon.lines if "message Early" in line)
+
+
 def test_broadcast_reaches_eight_receivers_exactly_once_and_never_the_sender(
         cli, isolated_env, tmp_path):
     ids = [f"0000000{index}" for index in range(8)]

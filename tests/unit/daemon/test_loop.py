@@ -177,3 +177,21 @@ def test_a_watch_callback_returning_true_is_called_again_until_it_returns_false(
     assert loop.run() == 0
     extra.close()
     assert len(calls) == 4  # woken once, then called again while a write was in flight
+
+
+def test_a_full_scan_before_the_loop_counts_as_its_first(parts):
+    """The start-up delivery is the first full scan: the loop does not repeat it at once."""
+    settings, _root, coordinator, messages, signals, watch = parts
+    scans = []
+    loop = InstanceLoop(settings, signals, coordinator, messages, watch, lambda s: s, print)
+    original = messages.receive
+
+    def counting(names=None):
+        scans.append(names)
+        return original(names)
+
+    messages.receive = counting
+    loop.deliver_messages()
+    signals.received.put(signal.SIGTERM)
+    assert loop.run() == 0
+    assert scans == [None]
