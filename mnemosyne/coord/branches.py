@@ -9,6 +9,8 @@ expires_at}. Rules:
 - a coordinated claim is refused while another instance holds a live isolated one;
 - assignments of dead instances (see registry.py) and expired ones are released on every
   change and ignored when judging.
+The file is replaced whole (temporary file, rename) on every change: claims are not rebuilt by
+heartbeats, so a torn in-place write would lose them all.
 An assignment that fails verification still blocks while its instance is alive (the safe side),
 and is released once that instance is provably dead. An assignment that fails the field checks
 (`claim_problem`) is invalid: ignored, and dropped by the next writer into
@@ -121,7 +123,7 @@ class BranchRegistry:
         root = registry.root
         self.document = LockedJsonFile(root.path / BRANCH_FILE,
                                        root.locks / f"{BRANCH_FILE}.lock", _empty, _valid,
-                                       clean=drop_invalid_claims)
+                                       clean=drop_invalid_claims, atomic=True)
 
     def _in_force(self, claim: dict[str, Any], now: float,
                   entries: dict[str, dict[str, Any]]) -> bool:

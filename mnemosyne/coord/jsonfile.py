@@ -10,6 +10,10 @@ padded with spaces (valid JSON) rather than truncated, so that a rewrite stays o
 past `MAX_PADDING` the file is truncated. A writer killed in the middle of a write can still
 leave a torn document, which the next writer treats as corrupt (below), as after any crash.
 
+A document whose items are not rebuilt by heartbeats (the branch registry: a torn write would
+lose every claim) asks for *atomic* writes instead: a new file, written whole and renamed over
+the old one, under the same lock.
+
 A writer remembers the bytes it wrote and what they parse to: if the file still holds exactly
 those bytes, nobody wrote since, and the parse is skipped.
 
@@ -32,6 +36,7 @@ Must not: know what the documents mean (registry.py, branches.py do).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -75,14 +80,16 @@ class LockedJsonFile:
 
     *valid* decides whether a parsed object has the expected shape; *empty* makes a new one;
     *clean* (optional) removes the items that fail the field checks from a valid document and
-    returns them as (key, item, reason) triples; *max_bytes* caps the file's size.
+    returns them as (key, item, reason) triples; *max_bytes* caps the file's size; *atomic*
+    replaces the file by rename instead of rewriting it in place.
     """
 
     def __init__(self, path: Path, lock_path: Path, empty: Callable[[], Document],
                  valid: Callable[[Any], bool], *,
                  clean: Callable[[Document], list[tuple[str, Any, str]]] | None = None,
-                 max_bytes: int = REGISTRY_MAX_BYTES) -> None:
+                 max_bytes: int = REGISTRY_MAX_BYTES, atomic: bool = False) -> None:
         self.path = path
+        self.atomic = atomic
         self.lock_path = lock_path
         self.empty = empty
         self.valid = valid
@@ -213,6 +220,10 @@ class LockedJsonFile:
         """Change *data* (what *raw*, the file's bytes, holds) and write it back to *fd*."""
         result = change(data)
         new = ENCODER.encode(data).encode("utf-8")
+        if self.atomic:
+            self._replace(new)
+            self._kept = (new, data)
+            return result
         if 0 < len(raw) - len(new) <= MAX_PADDING:
             new += b" " * (len(raw) - len(new))
         _write_all(fd, new)
@@ -220,6 +231,22 @@ class LockedJsonFile:
             os.ftruncate(fd, len(new))
         self._kept = (new, data)
         return result
+
+    def _replace(self, new: bytes) -> None:
+        """Write *new* to a fresh file beside the document and rename it over the document."""
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                     | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                _write_all(fd, new)
+            finally:
+                os.close(fd)
+            os.replace(temporary, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
 
     def _set_aside(self, reason: str) -> None:
         """Rename the unusable document out of the way (never read past the size cap)."""

@@ -181,3 +181,31 @@ def test_a_document_that_is_no_plain_json_file_is_set_aside(tmp_path, kind):
     document.update(lambda d: d["items"].update(me=1))
     assert document.read()["items"] == {"me": 1}
     assert len(list(tmp_path.glob("doc.json.corrupt-*"))) == 1
+
+
+def test_an_atomic_document_is_replaced_whole_and_leaves_no_temporary_file(tmp_path):
+    document = LockedJsonFile(tmp_path / "doc.json", tmp_path / "doc.lock",
+                              empty=lambda: {"version": 1, "items": {}},
+                              valid=lambda d: isinstance(d, dict), atomic=True)
+    document.update(lambda d: d["items"].update(a="x" * 100))
+    before = (tmp_path / "doc.json").stat()
+    document.update(lambda d: d["items"].update(a="y"))
+    after = (tmp_path / "doc.json").stat()
+    assert after.st_ino != before.st_ino  # a new file renamed over the old one
+    assert json.loads((tmp_path / "doc.json").read_bytes()) == {"version": 1,
+                                                                 "items": {"a": "y"}}
+    assert after.st_mode & 0o777 == 0o600
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["doc.json", "doc.lock"]
+
+
+def test_an_atomic_document_never_follows_a_planted_temporary_link(tmp_path):
+    import os  # noqa: PLC0415
+
+    target = tmp_path / "elsewhere"
+    document = LockedJsonFile(tmp_path / "doc.json", tmp_path / "doc.lock",
+                              empty=lambda: {"version": 1, "items": {}},
+                              valid=lambda d: isinstance(d, dict), atomic=True)
+    os.symlink(target, tmp_path / f".doc.json.{os.getpid()}.tmp")
+    with pytest.raises(Exception, match="cannot write"):
+        document.update(lambda d: d["items"].update(a=1))
+    assert not target.exists()
