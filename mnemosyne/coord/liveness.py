@@ -5,7 +5,10 @@ death at once (~1 ms) instead of after a 30 s heartbeat timeout. A checker probe
 non-blocking lock that it drops immediately; an instance taking its lock retries briefly in case
 a probe is in flight at that instant. Lock files are opened without following a link or
 blocking: a link planted as `locks/<id>.lock` is renamed aside, never followed to create a file
-elsewhere, and a probe of anything but a regular file of ours says "not held".
+elsewhere, and a probe of anything but a regular file of ours says "not held". The lock file of
+an instance that is gone may be deleted (`remove_free_lock_file`, for doctor) without ever
+letting two processes hold one id: the remover holds the lock while it deletes, and a taker
+checks after locking that the path still names the file it locked.
 Must not: decide what a dead instance means for the registry (registry.py does).
 """
 
@@ -55,6 +58,12 @@ class InstanceLock:
                 os.close(fd)
                 raise ConflictError(f"instance {self.instance_id} is already running "
                                     f"(its lock {self.path} is held)") from None
+            if not _still_named(fd, self.path):
+                # Removed (by doctor, as a dead instance's file) between our open and our lock:
+                # a lock on an unlinked file proves nothing, so take the one the path names now.
+                os.close(fd)
+                self.acquire()
+                return
             self.fd = fd
             return
 
@@ -83,3 +92,40 @@ def lock_is_held(locks_dir: Path, instance_id: str) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def _still_named(fd: int, path: Path) -> bool:
+    """Return True if *path* still names the file open as *fd*."""
+    try:
+        named = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def remove_free_lock_file(locks_dir: Path, instance_id: str) -> bool:
+    """Delete *instance_id*'s lock file if no process holds it; return True if deleted.
+
+    The file is deleted while this process holds its exclusive lock, and an instance that
+    opened it just before re-checks the path after locking (`InstanceLock.acquire`), so a
+    removal can never leave two instances each holding "the" lock of one id.
+    """
+    path = lock_path(locks_dir, instance_id)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        if not _still_named(fd, path):
+            return False
+        os.unlink(path)
+        return True
+    finally:
+        os.close(fd)

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from mnemosyne.coord.liveness import InstanceLock, lock_is_held
+from mnemosyne.coord import liveness
+from mnemosyne.coord.liveness import InstanceLock, lock_is_held, remove_free_lock_file
 from mnemosyne.errors import ConflictError
 
 HOLDER = """
@@ -79,3 +80,40 @@ def test_a_linked_lock_is_set_aside_not_followed(tmp_path):
         assert list(outside.iterdir()) == []
     finally:
         lock.release()
+
+
+def test_only_a_free_lock_file_is_removed(tmp_path):
+    held = InstanceLock(tmp_path, "a1b2c3d4")
+    held.acquire()
+    assert not remove_free_lock_file(tmp_path, "a1b2c3d4")
+    assert lock_is_held(tmp_path, "a1b2c3d4")
+    held.release()
+    assert remove_free_lock_file(tmp_path, "a1b2c3d4")
+    assert not (tmp_path / "a1b2c3d4.lock").exists()
+    assert not remove_free_lock_file(tmp_path, "a1b2c3d4")  # nothing left to remove
+    os.symlink(tmp_path / "elsewhere", tmp_path / "b1b2c3d4.lock")
+    assert not remove_free_lock_file(tmp_path, "b1b2c3d4")
+    assert os.path.islink(tmp_path / "b1b2c3d4.lock")
+
+
+def test_an_instance_that_opened_a_lock_file_removed_under_it_takes_the_new_one(tmp_path,
+                                                                                 monkeypatch):
+    """The race doctor could cause: open, (file removed), flock: acquire must not trust it."""
+    (tmp_path / "a1b2c3d4.lock").touch(mode=0o600)
+    real_open = liveness.open_lock_file
+    opened = []
+
+    def open_then_lose_the_name(path):
+        fd = real_open(path)
+        if not opened:
+            opened.append(fd)
+            assert remove_free_lock_file(tmp_path, "a1b2c3d4")
+        return fd
+
+    monkeypatch.setattr(liveness, "open_lock_file", open_then_lose_the_name)
+    lock = InstanceLock(tmp_path, "a1b2c3d4")
+    lock.acquire()
+    named = os.stat(tmp_path / "a1b2c3d4.lock")
+    assert (named.st_dev, named.st_ino) == (os.fstat(lock.fd).st_dev, os.fstat(lock.fd).st_ino)
+    assert lock_is_held(tmp_path, "a1b2c3d4")
+    lock.release()
