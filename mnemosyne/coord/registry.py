@@ -4,7 +4,7 @@
 - unverified: its signature does not verify under our key (forged, tampered, or signed with
   another secret). Never trusted as live, and never removed only because of that.
 - dead: on this host, nobody holds its liveness lock and its PID is gone or now names another
-  process (start time differs). Provably dead entries are the only ones ever removed.
+  process (start time differs). Provably dead, verified entries are the only ones ever removed.
 - stale: alive (or on another host) but its heartbeat is older than the stale threshold: hung.
 - live: otherwise.
 Before any of that, every entry is checked field by field (`entry_problem`: types and ranges,
@@ -22,7 +22,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from mnemosyne.coord import signing
@@ -273,12 +273,17 @@ class ProcessRegistry:
         return sorted(views, key=lambda view: (str(view.entry.get("registered_at")),
                                                view.instance_id))
 
-    def remove_dead(self) -> list[str]:
-        """Remove every provably dead entry (verified or not); return their ids."""
+    def remove_dead(self, only: Collection[str] | None = None) -> list[str]:
+        """Remove the provably dead, verified entries (of *only*, if given); return their ids.
+
+        Each is judged again under the file's lock. Unverified entries are never removed: they
+        may belong to instances sharing another secret, which judge them themselves.
+        """
 
         def change(data: Document) -> list[str]:
             gone = [key for key, entry in data["instances"].items()
-                    if self._provably_dead(entry)]
+                    if (only is None or key in only) and signing.verify(entry, self.key)
+                    and self._provably_dead(entry)]
             for key in gone:
                 del data["instances"][key]
             return gone

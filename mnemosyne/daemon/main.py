@@ -108,6 +108,8 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
             watch = DirectoryWatch.open(root.queue)
             health = open_write_health(store)
             coordinator.register(systemd_unit=manager.unit)
+            # So that the registry does not grow between doctor runs.
+            coordinator.cleanup_stale_processes()
             workspace, api = None, None
             loop = InstanceLoop(settings, signals, coordinator, messages, watch,
                                 lambda current: handle_sighup(current, reload_settings),

@@ -75,6 +75,17 @@ def test_sigkill_is_seen_by_the_next_reader(start_daemon, cli):
     assert instances(cli, "--all")["0000dead"]["state"] == "dead"
 
 
+def test_serve_removes_dead_entries_when_it_starts(start_daemon, cli):
+    crashed = start_daemon("--instance-id", "0000dead")
+    crashed.wait_for_line("ready:")
+    os.kill(crashed.process.pid, signal.SIGKILL)
+    crashed.wait()
+    fresh = start_daemon("--instance-id", "0000beef")
+    fresh.wait_for_line("ready:")
+    assert any("removed dead instance 0000dead" in line for line in fresh.lines)
+    assert list(instances(cli, "--all")) == ["0000beef"]
+
+
 def test_a_second_instance_with_a_live_id_is_refused(start_daemon, cli):
     first = start_daemon("--instance-id", "a1b2c3d4")
     first.wait_for_line("ready:")

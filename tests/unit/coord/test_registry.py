@@ -90,14 +90,16 @@ def test_tampered_and_forged_entries_are_unverified_and_never_live(root):
     assert registry.remove_dead() == []
 
 
-def test_unverified_but_provably_dead_entries_are_removed(root):
+def test_unverified_entries_are_never_removed_even_when_provably_dead(root):
+    """They may belong to instances sharing another secret (issue 10)."""
     clock = Clock()
     registry = ProcessRegistry(root, KEY, 30.0, clock)
     forged = signing.signed(entry("f0f0f0f0", dead_pid(), clock, pid_start_time=1), b"other")
     registry.document.update(lambda d: d["instances"].update(f0f0f0f0=forged))
     view = registry.views()[0]
     assert (view.state, view.provably_dead) == ("unverified", True)
-    assert registry.remove_dead() == ["f0f0f0f0"]
+    assert registry.remove_dead() == []
+    assert list(registry.entries()) == ["f0f0f0f0"]
 
 
 def test_other_hosts_are_judged_by_heartbeat_only(root):
@@ -193,3 +195,12 @@ def test_a_linked_registry_is_refused_by_readers_and_set_aside_by_writers(root, 
     registry.put(entry("a1b2c3d4", os.getpid(), clock))
     assert not (root.path / "process_registry.json").is_symlink()
     assert (tmp_path / "target.json").read_text() == '{"version": 1, "instances": {}}'
+
+
+def test_remove_dead_can_be_limited_to_named_entries(root):
+    clock = Clock()
+    registry = ProcessRegistry(root, KEY, 30.0, clock)
+    registry.put(entry("d1d1d1d1", dead_pid(), clock, pid_start_time=1))
+    registry.put(entry("d2d2d2d2", dead_pid(), clock, pid_start_time=1))
+    assert registry.remove_dead(only={"d2d2d2d2", "ffffffff"}) == ["d2d2d2d2"]
+    assert list(registry.entries()) == ["d1d1d1d1"]
