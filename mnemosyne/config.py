@@ -280,6 +280,7 @@ class Settings:
     config_dir: Path = Path()
     state_dir: Path = Path()
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    problems: tuple[str, ...] = ()  # what lenient resolution ignored (doctor reports it)
 
     @property
     def api_token_path(self) -> Path:
@@ -331,11 +332,14 @@ def resolve_settings(
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
     config_path: Path | str | None = None,
+    lenient: bool = False,
 ) -> Settings:
     """Build `Settings` from *flags* (non-None values win), *environ*, the file, and defaults.
 
     *environ* defaults to `os.environ`; *config_path* to the XDG location.
-    Raises ConfigError listing every invalid value with where it came from.
+    Raises ConfigError listing every invalid value with where it came from; with *lenient*
+    (for doctor, which reports them) each invalid value falls back to its default instead,
+    an unusable file counts as empty, and what was wrong is kept in `Settings.problems`.
     """
     flags = {key: value for key, value in (flags or {}).items() if value is not None}
     environ = os.environ if environ is None else environ
@@ -343,11 +347,17 @@ def resolve_settings(
     if config_path is None:
         config_path = environ.get("MNEMOSYNE_CONFIG") or default_config_path(environ)
     path = Path(config_path).expanduser().absolute()
-    file_values = _read_config_file(path, explicit)
+    problems: list[str] = []
+    try:
+        file_values = _read_config_file(path, explicit)
+    except ConfigError as error:
+        if not lenient:
+            raise
+        problems.append(str(error))
+        file_values = {}
 
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    problems: list[str] = []
     for setting in SETTINGS:
         candidates: list[tuple[str, Any, Callable[[Any], Any]]] = []
         if setting.name in flags:
@@ -361,11 +371,13 @@ def resolve_settings(
             values[setting.name] = setting.default(environ) if parse is None else parse(raw)
         except (ValueError, TypeError) as error:
             problems.append(f"{setting.name} from {source}: {error}")
-            continue
+            if not lenient:
+                continue
+            values[setting.name], source = setting.default(environ), "default"
         sources[setting.name] = source
-    if problems:
+    if problems and not lenient:
         raise ConfigError("invalid configuration", problems)
-    return Settings(**values, config_path=path,
+    return Settings(**values, config_path=path, problems=tuple(problems),
                     config_dir=_xdg_directory(environ, "XDG_CONFIG_HOME", "user_config_dir"),
                     state_dir=_xdg_directory(environ, "XDG_STATE_HOME", "user_state_dir"),
                     sources=sources)

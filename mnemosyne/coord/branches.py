@@ -149,6 +149,30 @@ class BranchRegistry:
             else:
                 del data["branches"][branch]
 
+    def stale_assignments(self) -> list[tuple[str, str, str]]:
+        """Return (branch, instance id, why) for each assignment no longer in force."""
+        now = self.registry.clock()
+        entries = self.registry.entries()
+        stale = []
+        for branch, claims in self.document.read()["branches"].items():
+            for claim in claims:
+                if not self._in_force(claim, now, entries):
+                    expires = parse_timestamp(claim.get("expires_at"))
+                    why = "expired" if expires is not None and expires <= now else \
+                        "its instance is gone"
+                    stale.append((branch, str(claim.get("instance_id")), why))
+        return stale
+
+    def release_stale(self) -> int:
+        """Drop every assignment no longer in force (and set a bad file aside); return how many."""
+
+        def change(data: Document) -> int:
+            before = sum(len(claims) for claims in data["branches"].values())
+            self._prune(data, self.registry.clock())
+            return before - sum(len(claims) for claims in data["branches"].values())
+
+        return self.document.update(change)
+
     def claim(self, branch: str, instance_id: str, mode: str = "isolated",
               intent: str = "full", ttl_s: float | None = None) -> dict[str, Any]:
         """Assign *branch* to *instance_id*; return the signed assignment.

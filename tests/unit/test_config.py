@@ -123,7 +123,7 @@ def test_secret_is_masked_in_description(tmp_path):
 
 def test_settings_table_and_dataclass_agree():
     fields = set(Settings.__dataclass_fields__) - {"config_path", "config_dir", "state_dir",
-                                                   "sources"}
+                                                   "sources", "problems"}
     assert fields == {setting.name for setting in SETTINGS}
     assert all(setting.doc for setting in SETTINGS)
 
@@ -161,3 +161,20 @@ def test_settings_are_frozen(tmp_path):
     settings = resolve_settings(environ={"XDG_CONFIG_HOME": str(tmp_path)})
     with pytest.raises(AttributeError):
         settings.log_level = "debug"  # type: ignore[misc]
+
+
+def test_lenient_resolution_falls_back_to_defaults_and_keeps_the_problems(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('heartbeat_interval_s = -1\nnot_a_key = 1\n')
+    with pytest.raises(ConfigError):
+        resolve_settings(environ={}, config_path=config)
+    settings = resolve_settings(environ={"MNEMOSYNE_MESSAGE_TTL_S": "soon"}, config_path=config,
+                                lenient=True)
+    assert settings.message_ttl_s == 300.0
+    assert settings.sources["message_ttl_s"] == "default"
+    assert any("not_a_key" in problem for problem in settings.problems)
+    assert any(problem.startswith("message_ttl_s from env:") for problem in settings.problems)
+    config.write_text("heartbeat_interval_s = -1\n")
+    settings = resolve_settings(environ={}, config_path=config, lenient=True)
+    assert settings.heartbeat_interval_s == 2.0
+    assert settings.problems and settings.problems[0].startswith("heartbeat_interval_s from file")
