@@ -21,6 +21,7 @@ from mnemosyne import __version__
 from mnemosyne.cli import (
     config_command,
     dashboard_url_command,
+    doctor_command,
     export_command,
     forget_command,
     import_command,
@@ -55,6 +56,7 @@ COMMANDS: dict[str, ModuleType] = {
     "serve": serve_command,
     "instances": instances_command,
     "dashboard-url": dashboard_url_command,
+    "doctor": doctor_command,
     "send": send_command,
     "inbox": inbox_command,
     "systemd": systemd_command,
@@ -123,11 +125,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(arguments)
         flags = {field: getattr(args, dest, None) for dest, field in SETTING_FLAGS.items()}
-        settings = resolve_settings(flags, config_path=args.config)
+        module = COMMANDS[args.command]
+        settings = resolve_settings(flags, config_path=args.config,
+                                    lenient=getattr(module, "LENIENT_CONFIG", False))
         from mnemosyne.daemon.systemd import stderr_is_journal  # noqa: PLC0415
 
         configure_logging(settings.log_level, sys.stderr, journal=stderr_is_journal())
-        return int(COMMANDS[args.command].run(args, settings))
+        return int(module.run(args, settings))
     except MnemosyneError as error:
         print(f"mnemosyne: error: {error.message}", file=sys.stderr)
         return int(error.exit_code)

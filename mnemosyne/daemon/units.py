@@ -55,6 +55,13 @@ def packaged_units() -> dict[str, str]:
     return {item.name: item.read_text("utf-8") for item in folder.iterdir() if item.is_file()}
 
 
+def rendered_units() -> dict[str, str]:
+    """Return the unit files as `install` writes them (marker line, this program), by name."""
+    command = program_command()
+    return {name: f"{MARKER}\n{text.replace(PACKAGED_PROGRAM, command)}"
+            for name, text in packaged_units().items()}
+
+
 def systemctl(*args: str) -> bool:
     """Run `systemctl --user ARGS`; return False (with a warning) if it is unavailable."""
     if shutil.which("systemctl") is None:
@@ -73,14 +80,12 @@ def install(paths: UnitPaths, reload: bool = True) -> list[Path]:
 
     Raises UnavailableError if the unit directory cannot be written.
     """
-    command = program_command()
     written = []
     try:
         paths.units.mkdir(parents=True, exist_ok=True)
-        for name, text in packaged_units().items():
+        for name, text in rendered_units().items():
             target = paths.units / name
-            body = text.replace(PACKAGED_PROGRAM, command)
-            target.write_text(f"{MARKER}\n{body}", encoding="utf-8")
+            target.write_text(text, encoding="utf-8")
             written.append(target)
     except OSError as error:
         raise UnavailableError(f"cannot write units into {paths.units}: "

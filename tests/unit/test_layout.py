@@ -15,12 +15,16 @@ MODULES = sorted(path for path in PACKAGE.rglob("*.py") if "__pycache__" not in 
 ENVIRONMENT_READERS = {"mnemosyne/config.py", "mnemosyne/daemon/systemd.py"}
 # Library layers that must never reach up into the front ends.
 FORBIDDEN_IMPORTS = {
-    "mnemosyne/store/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api"),
-    "mnemosyne/coord/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api"),
-    "mnemosyne/api/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.dash"),
+    "mnemosyne/store/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api",
+                         "mnemosyne.doctor"),
+    "mnemosyne/coord/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api",
+                         "mnemosyne.doctor"),
+    "mnemosyne/api/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.dash",
+                       "mnemosyne.doctor"),
     "mnemosyne/dash/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api",
-                        "mnemosyne.store"),
-    "mnemosyne/daemon/": ("mnemosyne.cli",),
+                        "mnemosyne.store", "mnemosyne.doctor"),
+    "mnemosyne/daemon/": ("mnemosyne.cli", "mnemosyne.doctor"),
+    "mnemosyne/doctor/": ("mnemosyne.cli", "mnemosyne.api", "mnemosyne.dash"),
 }
 MAX_COMMAND_LINES = 70
 
