@@ -289,6 +289,7 @@ class ProcessRegistry:
             return gone
 
         removed = self.document.update(change)
-        for instance_id in removed:
-            logger.info("removed dead instance %s from the registry", instance_id)
+        if removed:
+            logger.info("removed %d dead instance(s) from the registry: %s", len(removed),
+                        ", ".join(removed))
         return removed

@@ -82,7 +82,8 @@ def test_serve_removes_dead_entries_when_it_starts(start_daemon, cli):
     crashed.wait()
     fresh = start_daemon("--instance-id", "0000beef")
     fresh.wait_for_line("ready:")
-    assert any("removed dead instance 0000dead" in line for line in fresh.lines)
+    assert any("removed 1 dead instance(s) from the registry: 0000dead" in line
+               for line in fresh.lines)
     assert list(instances(cli, "--all")) == ["0000beef"]
 
 
