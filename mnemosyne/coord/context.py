@@ -2,18 +2,24 @@
 
 The API token is the configured `api_token`, else the user's token file (0600, made on first
 use like the signing secret), which the daemon and the user's own clients both read.
+Every root opened here is recorded in the user's index of roots (roots.py), so that
+`instances --all-roots` and doctor find the roots of every repository and of systemd's
+instances; `open_indexed_roots` opens them all without creating one that is gone.
 
-Must not: register anything; it only locates and prepares.
+Must not: register anything; it only locates, prepares and records where.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.root import CoordinationRoot, choose_root_path, prepare_root
+from mnemosyne.coord.roots import indexed_roots, record_root
 from mnemosyne.coord.signing import load_key, load_secret_file
+from mnemosyne.errors import MnemosyneError
 
 if TYPE_CHECKING:
     from mnemosyne.config import Settings
@@ -25,7 +31,38 @@ def open_root(settings: Settings, start: Path | None = None) -> CoordinationRoot
     Raises UnsafeError or UnavailableError if it cannot be used.
     """
     start = Path.cwd() if start is None else start
-    return prepare_root(choose_root_path(settings.root, start, settings.state_dir), start)
+    root = prepare_root(choose_root_path(settings.root, start, settings.state_dir), start)
+    record_root(settings.state_dir, root.path)
+    return root
+
+
+def open_indexed_roots(settings: Settings, start: Path | None = None,
+                       ) -> tuple[list[CoordinationRoot], list[str]]:
+    """Return every usable root: the one for *start* (cwd) and every indexed one that exists.
+
+    The second list says, one line each, which roots were skipped and why (gone, a symbolic
+    link, another user's, unusable); a root that is gone is not created again.
+    """
+    roots: dict[Path, CoordinationRoot] = {}
+    skipped: list[str] = []
+    try:
+        current = open_root(settings, start)
+        roots[current.path] = current
+    except MnemosyneError as error:
+        skipped.append(str(error))
+    for path in indexed_roots(settings.state_dir):
+        if path in roots:
+            continue
+        try:
+            os.lstat(path)
+            roots[path] = prepare_root(path, path.parent)
+        except FileNotFoundError:
+            skipped.append(f"coordination root {path} no longer exists")
+        except OSError as error:
+            skipped.append(f"cannot use coordination root {path}: {error.strerror or error}")
+        except MnemosyneError as error:
+            skipped.append(str(error))
+    return sorted(roots.values(), key=lambda root: root.path), skipped
 
 
 def signing_key(settings: Settings) -> bytes:
