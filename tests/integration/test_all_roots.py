@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,3 +103,28 @@ def test_all_roots_skips_another_users_root(cli, three_roots, tmp_path):
     assert {view["instance_id"] for view in json.loads(result.stdout)} == set(three_roots)
     assert f"refusing coordination directory {theirs}: it belongs to user id 65534" \
         in result.stderr
+
+
+DASH = [sys.executable, "-c", "from mnemosyne.cli.dash import main; raise SystemExit(main())"]
+
+
+def test_dash_names_the_root_it_read_and_all_roots_finds_the_api(start_daemon, isolated_env,
+                                                                  git_repo):
+    daemon = start_daemon("--with-api", "--api-addr", "127.0.0.1:0", "--instance-id",
+                          "dddd0004", env=NO_ROOT, cwd=Path(isolated_env["HOME"]))
+    url = re.search(r"listening on (http://\S+)", daemon.wait_for_line("listening on")).group(1)
+    daemon.wait_for_line("ready:")
+    env = {**isolated_env, **NO_ROOT}
+
+    def dash(*args):
+        return subprocess.run([*DASH, *args, "--once"], env=env, cwd=git_repo, timeout=60,
+                              capture_output=True, text=True, check=False)
+
+    missing = dash("--all")
+    assert missing.returncode == 5
+    assert missing.stderr == ("mnemosyne-dash: error: no live instance with an API in the "
+                              f"registry of coordination root {git_repo / '.mnemosyne'}: start "
+                              "one with 'mnemosyne serve --with-api'\n")
+    found = dash("--all-roots")
+    assert found.returncode == 0, found.stderr
+    assert [item["url"] for item in json.loads(found.stdout)["instances"]] == [url]
