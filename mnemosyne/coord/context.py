@@ -11,15 +11,17 @@ Must not: register anything; it only locates, prepares and records where.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
-from mnemosyne.coord.root import CoordinationRoot, choose_root_path, prepare_root
+from mnemosyne.coord.root import CoordinationRoot, choose_root_path, locate_git, prepare_root
 from mnemosyne.coord.roots import indexed_roots, record_root
 from mnemosyne.coord.signing import load_key, load_secret_file
-from mnemosyne.errors import MnemosyneError
+from mnemosyne.errors import MnemosyneError, UnavailableError, UnsafeError
 
 if TYPE_CHECKING:
     from mnemosyne.config import Settings
@@ -41,7 +43,9 @@ def open_indexed_roots(settings: Settings, start: Path | None = None,
     """Return every usable root: the one for *start* (cwd) and every indexed one that exists.
 
     The second list says, one line each, which roots were skipped and why (gone, a symbolic
-    link, another user's, unusable); a root that is gone is not created again.
+    link, another user's, not a coordination root). Only the current root is prepared; the
+    indexed ones are checked and used as they are (`existing_root`), so an entry naming a
+    directory that is gone, or never was a root, makes nothing and changes no mode.
     """
     roots: dict[Path, CoordinationRoot] = {}
     skipped: list[str] = []
@@ -54,8 +58,7 @@ def open_indexed_roots(settings: Settings, start: Path | None = None,
         if path in roots:
             continue
         try:
-            os.lstat(path)
-            roots[path] = prepare_root(path, path.parent)
+            roots[path] = existing_root(path)
         except FileNotFoundError:
             skipped.append(f"coordination root {path} no longer exists")
         except OSError as error:
@@ -63,6 +66,32 @@ def open_indexed_roots(settings: Settings, start: Path | None = None,
         except MnemosyneError as error:
             skipped.append(str(error))
     return sorted(roots.values(), key=lambda root: root.path), skipped
+
+
+def existing_root(path: Path) -> CoordinationRoot:
+    """Return the root at *path* as it is, creating nothing and changing no mode.
+
+    It must be a directory of this user (not a symbolic link) holding a `locks/` directory
+    of this user, as every prepared root does.
+    Raises FileNotFoundError if it is gone, UnsafeError for a link or another user's
+    directory, UnavailableError if it is not a coordination root, OSError if unreadable.
+    """
+    for directory, what in ((path, "coordination directory"), (path / "locks", "its locks")):
+        try:
+            status = os.lstat(directory)
+        except FileNotFoundError:
+            if directory == path:
+                raise
+            raise UnavailableError(f"{path} is not a coordination directory (no locks/)",
+                                   errno.ENOENT) from None
+        if stat.S_ISLNK(status.st_mode):
+            raise UnsafeError(f"refusing {what} {directory}: it is a symbolic link")
+        if status.st_uid != os.geteuid():
+            raise UnsafeError(f"refusing {what} {directory}: it belongs to user id "
+                              f"{status.st_uid}, not to you ({os.geteuid()})")
+        if not stat.S_ISDIR(status.st_mode):
+            raise UnavailableError(f"{directory} is not a coordination directory")
+    return CoordinationRoot(path, locate_git(path.parent))
 
 
 def signing_key(settings: Settings) -> bytes:

@@ -94,19 +94,24 @@ def test_ten_thousand_garbage_entries_make_one_warning(start_daemon, cli, index)
     assert time.monotonic() - started < 30
 
 
-def test_entries_naming_unsafe_places_are_skipped_not_prepared(start_daemon, cli, index,
-                                                               tmp_path):
-    """Entries that name /etc, /proc and a link into / are recorded-looking but never used."""
+def test_entries_naming_other_places_are_skipped_and_left_alone(start_daemon, cli, index,
+                                                                 tmp_path):
+    """Entries naming a plain directory, a link to / and a missing path change nothing there."""
     from mnemosyne.coord.roots import record_root  # noqa: PLC0415
 
-    state = index.parent
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    plain.chmod(0o755)
     (tmp_path / "to-root").symlink_to("/")
-    for place in ("/proc", tmp_path / "to-root", "/nonexistent-mnemosyne-root"):
-        record_root(state, Path(place))
+    missing = tmp_path / "missing"
+    for place in (plain, tmp_path / "to-root", missing):
+        record_root(index.parent, place)
     daemon = start_daemon("--instance-id", "a0a0a0a0", env=FAST)
     daemon.wait_for_line("ready:")
     result = cli("instances", "--all-roots", "--format", "json").ok()
     assert [view["instance_id"] for view in json.loads(result.stdout)] == ["a0a0a0a0"]
     assert len(result.stderr.splitlines()) == 3, result.stderr
-    assert not Path("/proc/locks").is_dir()
+    assert list(plain.iterdir()) == [] and plain.stat().st_mode & 0o777 == 0o755
+    assert not missing.exists()
+    assert not Path("/locks").exists()
     assert daemon.process.poll() is None

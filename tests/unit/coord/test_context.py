@@ -64,14 +64,20 @@ def test_open_indexed_roots_opens_every_usable_root_and_says_which_it_skipped(tm
     record_root(state, tmp_path / "link")
     (tmp_path / "file").write_text("x")
     record_root(state, tmp_path / "file")
+    (tmp_path / "plain").mkdir(mode=0o755)  # a directory that never was a root
+    record_root(state, tmp_path / "plain")
+    (tmp_path / "other" / "cursors").rmdir()  # an older root: used as it is
     roots, skipped = open_indexed_roots(settings, start=tmp_path)
     assert [root.path for root in roots] == [tmp_path / "current", tmp_path / "other"]
-    assert (tmp_path / "other" / "locks").is_dir()
+    assert not (tmp_path / "other" / "cursors").exists()
     assert not (tmp_path / "gone").exists()
-    assert len(skipped) == 3
+    assert list((tmp_path / "plain").iterdir()) == []
+    assert (tmp_path / "plain").stat().st_mode & 0o777 == 0o755
+    assert len(skipped) == 4, skipped
     assert any("gone no longer exists" in line for line in skipped)
     assert any("symbolic link" in line for line in skipped)
-    assert any("not a directory" in line for line in skipped)
+    assert f"{tmp_path / 'file'} is not a coordination directory" in skipped
+    assert f"{tmp_path / 'plain'} is not a coordination directory (no locks/)" in skipped
     (tmp_path / "current").rename(tmp_path / "moved")
     (tmp_path / "current").symlink_to(tmp_path / "moved")
     roots, skipped = open_indexed_roots(settings, start=tmp_path)
