@@ -4,7 +4,8 @@ The API token is the configured `api_token`, else the user's token file (0600, m
 use like the signing secret), which the daemon and the user's own clients both read.
 Every root opened here is recorded in the user's index of roots (roots.py), so that
 `instances --all-roots` and doctor find the roots of every repository and of systemd's
-instances; `open_indexed_roots` opens them all without creating one that is gone.
+instances; `open_indexed_roots` opens them all, the indexed ones as they are
+(`existing_root`: nothing is created or re-moded there, and one that is gone stays gone).
 
 Must not: register anything; it only locates, prepares and records where.
 """
