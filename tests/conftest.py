@@ -19,6 +19,25 @@ from mnemosyne.store.memories import MemoryStore
 from tests.helpers import CliResult, DaemonProcess, run_git
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep the user's real state directory out of tests that resolve default settings.
+
+    Every coordination command records its root in `$XDG_STATE_HOME/mnemosyne/roots`; a
+    test that builds settings without XDG_STATE_HOME would otherwise write there.
+    """
+    state = tmp_path_factory.mktemp("state-home")
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(state)
+    try:
+        yield state
+    finally:
+        if previous is None:
+            os.environ.pop("XDG_STATE_HOME", None)
+        else:
+            os.environ["XDG_STATE_HOME"] = previous
+
+
 @pytest.fixture
 def isolated_env(tmp_path: Path) -> dict[str, str]:
     """An environment whose HOME and XDG directories are private to the test."""

@@ -1,8 +1,10 @@
 """The `mnemosyne-dash` command: watch one or many instances live, or print one snapshot.
 
 `--api URL` (repeatable) names instances; `--all` watches every live instance with an API in
-the registry. `--once --format json` prints a snapshot (health and recent events of each
-instance, and the registry) and exits: 0 if every instance answered, 3 if one did not.
+the registry of the coordination root (which one follows the directory, as for `mnemosyne
+instances`); `--all-roots` in the registries of every root in the user's index of roots.
+`--once --format json` prints a snapshot (health and recent events of each instance, and the
+registry) and exits: 0 if every instance answered, 3 if one did not.
 Output cut short by its reader (`| head -1`) ends quietly with exit 0.
 Every instance requires the API token: the dashboard reads it where the daemon does, from
 MNEMOSYNE_API_TOKEN (or the config file) or else the user's token file
@@ -28,12 +30,16 @@ def build_parser() -> Parser:
     """Return the command-line parser."""
     parser = Parser(prog="mnemosyne-dash", description=__doc__.split("\n\n")[0],
                     epilog="Exit status: 0 success; 2 invalid command line; 3 an instance "
-                           "did not answer (--once); 5 no live instance with an API (--all)")
+                           "did not answer (--once); 5 no live instance with an API (--all, "
+                           "--all-roots)")
     parser.add_argument("--version", action="version", version=f"mnemosyne-dash {__version__}")
     parser.add_argument("--api", action="append", default=[], metavar="URL",
                         help="an instance's API, e.g. http://127.0.0.1:3000 (repeatable)")
     parser.add_argument("--all", action="store_true",
                         help="every live instance with an API in the registry")
+    parser.add_argument("--all-roots", action="store_true",
+                        help="every live instance with an API in the registry of every "
+                             "coordination root in the user's index of roots")
     parser.add_argument("--once", action="store_true", help="print one snapshot and exit")
     parser.add_argument("--format", choices=("json",), default="json",
                         help="snapshot format (with --once; default: json)")
@@ -56,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
         settings = resolve_settings({"root": args.root}, config_path=args.config)
-        urls = resolve_targets(args.api, args.all, settings)
+        urls = resolve_targets(args.api, args.all, settings, args.all_roots)
         token = api_token(settings)
         if args.once:
             document, everyone = snapshot(urls, token)

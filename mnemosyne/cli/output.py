@@ -39,6 +39,19 @@ def format_age(seconds: float | None) -> str:
     return f"{int(seconds)}s"
 
 
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    """Print *rows* (the first is the header) as left-aligned columns two spaces apart."""
+    widths = [max(len(row[index]) for row in rows) for index in range(len(rows[0]))]
+    for row in rows:
+        sys.stdout.write("  ".join(cell.ljust(width) for cell, width in
+                                   zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+def print_note(text: str) -> None:
+    """Print `mnemosyne: TEXT` on stderr: what the user should know beside the output."""
+    sys.stderr.write(f"mnemosyne: {text}\n")
+
+
 def print_json(value: Any) -> None:
     """Print *value* as one JSON document on stdout."""
     sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")

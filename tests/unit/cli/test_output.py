@@ -24,3 +24,15 @@ def test_memory_line_and_detail(capsys):
 def test_format_age():
     assert [output.format_age(value) for value in (None, 5, 61, 3700, 90000)] == \
         ["-", "5s", "1m", "1h", "1d"]
+
+
+def test_print_table_aligns_columns_and_strips_trailing_space(capsys):
+    output.print_table([("ID", "STATE", "ROOT"), ("a1b2c3d4", "live", "-"), ("x", "dead", "")])
+    assert capsys.readouterr().out == ("ID        STATE  ROOT\n"
+                                       "a1b2c3d4  live   -\n"
+                                       "x         dead\n")
+
+
+def test_print_note_goes_to_stderr(capsys):
+    output.print_note("coordination root /r (0 instance(s))")
+    assert capsys.readouterr() == ("", "mnemosyne: coordination root /r (0 instance(s))\n")

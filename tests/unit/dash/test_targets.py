@@ -32,6 +32,24 @@ def test_all_reads_the_registry(tmp_path, isolated_env):
         coordinator.unregister()
 
 
+def test_all_roots_reads_every_indexed_registry_and_errors_name_the_roots(tmp_path,
+                                                                         isolated_env):
+    here = resolve_settings({}, environ=isolated_env)
+    there = resolve_settings({"root": str(tmp_path / "there")}, environ=isolated_env)
+    with pytest.raises(NotFoundError, match=f"registry of coordination root {here.root}:"):
+        resolve_targets([], True, here)
+    coordinator = make_coordinator(there, "a1b2c3d4")
+    coordinator.register(api_url="http://127.0.0.1:3005")
+    try:
+        with pytest.raises(NotFoundError, match="no live instance with an API"):
+            resolve_targets([], True, here)
+        assert resolve_targets([], False, here, every_root=True) == ["http://127.0.0.1:3005"]
+    finally:
+        coordinator.unregister()
+    with pytest.raises(NotFoundError, match="registry of 2 indexed coordination roots:"):
+        resolve_targets([], False, here, every_root=True)
+
+
 def test_nothing_to_watch_is_a_usage_error(isolated_env):
     with pytest.raises(UsageError, match="--api URL"):
         resolve_targets([], False, resolve_settings({}, environ=isolated_env))
