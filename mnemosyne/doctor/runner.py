@@ -1,10 +1,12 @@
 """Run the doctor: choose the checks and the roots, run each check safely, collect findings.
 
 The roots: the one this directory uses (as every command picks it), or with `--all-roots`
-that one and every root in the per-user index (coord/roots.py). A root that does not exist
-yet is noted; one that is a link, not a directory or another user's is a problem and is not
-looked into. With a fix asked for, each root's checks run under an exclusive lock
-(`locks/doctor.lock`), so two doctors at once take turns and the second finds nothing left.
+that one and every root in the per-user index (coord/roots.py). The current root not
+existing yet is noted; an indexed one that no longer exists is dropped from the index by
+`--fix`; one that is a link, not a directory or another user's is a problem and is not looked
+into (nothing is created or re-moded to examine a root). With a fix asked for, each root's
+checks run under an exclusive lock (`locks/doctor.lock`), so two doctors at once take turns
+and the second finds nothing left.
 A check that fails unexpectedly is one problem finding naming the error, never a traceback,
 and the other checks still run.
 Must not: print, or hold the registry lock (checks read it and let go).
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from mnemosyne.config import Settings
 from mnemosyne.coord.root import CoordinationRoot, choose_root_path, locate_git
+from mnemosyne.coord.roots import forget_root, indexed_roots
 from mnemosyne.coord.safefile import open_lock_file
 from mnemosyne.coord.signing import SECRET_FILE_NAME, load_key
 from mnemosyne.doctor.checks import CHECKS, CHECKS_BY_NAME, Check
@@ -67,8 +70,6 @@ def doctor_roots(settings: Settings, start: Path, all_roots: bool) -> list[Path]
     current = Path(os.path.abspath(choose_root_path(settings.root, start, settings.state_dir)))
     roots = [current]
     if all_roots:
-        from mnemosyne.coord.roots import indexed_roots  # noqa: PLC0415
-
         roots += [root for root in indexed_roots(settings.state_dir) if root != current]
     return roots
 
@@ -90,12 +91,25 @@ def run_doctor(settings: Settings, *, names: Sequence[str] = (), fix: bool = Fal
                                 "nothing of a registered instance is touched"))
     per_root = [check for check in checks if check.per_root]
     if per_root:
-        for path in doctor_roots(settings, start, all_roots):
+        for index, path in enumerate(doctor_roots(settings, start, all_roots)):
+            if index and not os.path.lexists(path):
+                findings.append(_forget_gone_root(run, path))
+                continue
             findings += _examine_root(run, path, start, per_root)
     for check in checks:
         if not check.per_root:
             findings += _run_check(check, Context(run))
     return findings
+
+
+def _forget_gone_root(run: Run, path: Path) -> Finding:
+    """Report an indexed root that no longer exists; drop it from the index with --fix."""
+    if run.may("repair"):
+        forget_root(run.settings.state_dir, path)
+        return Finding("root", "fixed", f"forgot the indexed root {path}: it no longer exists",
+                       root=str(path))
+    return Finding("root", "problem", f"the indexed root {path} no longer exists",
+                   root=str(path))
 
 
 def _examine_root(run: Run, path: Path, start: Path, checks: list[Check]) -> list[Finding]:
