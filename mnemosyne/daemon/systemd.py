@@ -190,6 +190,12 @@ def journal_entry(fields: dict[str, str | None]) -> bytes:
                     if value is not None)
 
 
+def instance_of_unit(unit: str | None) -> str | None:
+    """Return the instance part of a templated unit's name (`%i`), or None."""
+    prefix, at, rest = (unit or "").partition("@")
+    return rest.rsplit(".", 1)[0] or None if prefix and at else None
+
+
 def report_failure(line: str, reason: str, errno: int | None = None) -> str | None:
     """Tell systemd why this process is about to fail; return what to print on stderr.
 
@@ -204,10 +210,8 @@ def report_failure(line: str, reason: str, errno: int | None = None) -> str | No
     manager.close()
     if not stderr_is_journal():
         return line
-    unit = manager.unit or ""
-    instance = unit.partition("@")[2].removesuffix(".service") if "@" in unit else None
     fields = {"MESSAGE": line, "PRIORITY": "3", "SYSLOG_IDENTIFIER": "mnemosyne",
-              "MNEMOSYNE_INSTANCE": instance}
+              "MNEMOSYNE_INSTANCE": instance_of_unit(manager.unit)}
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
             sock.connect(str(JOURNAL_SOCKET))
