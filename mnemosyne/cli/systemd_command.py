@@ -53,7 +53,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "install":
         for path in units.install(paths, enable=args.enable):
             print(f"installed {path}")
-        if not args.enable:
+        if not (args.enable and units.systemctl_available()):
             print("\n".join(units.enable_hints()))
     elif args.action == "new":
         environment = units.repository_environment(args.repo, settings.state_dir) \

@@ -64,12 +64,17 @@ def packaged_units() -> dict[str, str]:
     return {item.name: item.read_text("utf-8") for item in folder.iterdir() if item.is_file()}
 
 
+def systemctl_available() -> bool:
+    """Return True if `systemctl` is on PATH."""
+    return shutil.which("systemctl") is not None
+
+
 def systemctl(*args: str) -> bool:
     """Run `systemctl --user ARGS`; return False (with a one-line warning) without systemctl.
 
     Raises MnemosyneError if systemctl fails.
     """
-    if shutil.which("systemctl") is None:
+    if not systemctl_available():
         logger.warning("systemctl not found: run `systemctl --user %s` yourself",
                        " ".join(args))
         return False
@@ -83,7 +88,7 @@ def systemctl(*args: str) -> bool:
 
 def is_enabled(unit: str) -> bool | None:
     """Return whether *unit* is enabled, or None if systemctl cannot tell."""
-    if shutil.which("systemctl") is None:
+    if not systemctl_available():
         return None
     result = subprocess.run(["systemctl", "--user", "is-enabled", unit], capture_output=True,
                             text=True, check=False)

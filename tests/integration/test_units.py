@@ -155,8 +155,11 @@ def test_without_systemctl_new_says_so_in_one_line_and_writes_the_file(cli, tmp_
     assert (Path(isolated_env["XDG_CONFIG_HOME"]) / "mnemosyne" / "b1b2c3d4.env").exists()
 
 
-def test_install_prints_how_to_enable_the_timer_and_the_target(cli, tmp_path, isolated_env):
-    result = cli("systemd", "install", env={"PATH": str(tmp_path / "empty")}).ok()
+@pytest.mark.parametrize("flags", [[], ["--enable"]])
+def test_install_prints_how_to_enable_the_timer_and_the_target(cli, tmp_path, isolated_env,
+                                                               flags):
+    """Without --enable, or without systemctl (PATH holds none), the commands are printed."""
+    result = cli("systemd", "install", *flags, env={"PATH": str(tmp_path / "empty")}).ok()
     assert "  systemctl --user enable --now mnemosyne-doctor.timer\n" in result.stdout
     assert "  systemctl --user enable mnemosyne.target\n" in result.stdout
     assert "loginctl enable-linger $USER" in result.stdout

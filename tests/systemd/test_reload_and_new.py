@@ -89,6 +89,7 @@ def test_a_usage_error_leaves_a_status_and_a_journal_entry(user_manager, instanc
             f"MNEMOSYNE_INSTANCE={instance}"), what="a journal entry")
         assert [(entry["MESSAGE"], entry["PRIORITY"], entry["SYSLOG_IDENTIFIER"])
                 for entry in entries] == [(f"mnemosyne: error: {error}", "3", "mnemosyne")]
+        assert f"mnemosyne: error: {error}" in messages(user_manager, "-u", unit)
     finally:
         env.unlink()
 
