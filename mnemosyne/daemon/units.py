@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import shlex
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from mnemosyne.atomicfile import atomic_output
 from mnemosyne.coord.identity import new_instance_id, validate_instance_id
 from mnemosyne.coord.root import choose_root_path, locate_git
 from mnemosyne.errors import MnemosyneError, UnavailableError, UsageError
@@ -174,20 +174,22 @@ def new_instance(paths: UnitPaths, instance_id: str | None = None, args: str = "
     *environment* adds variables (e.g. from repository_environment). Enabling hangs the
     instance under mnemosyne.target, so that it starts again at the next login. Without
     systemctl, a warning says so and the file is still written.
-    Raises UsageError for a bad id or value, MnemosyneError if systemctl fails.
+    Raises UsageError for a bad id or value, UnavailableError if the file cannot be written,
+    MnemosyneError if systemctl fails.
     """
     instance_id = validate_instance_id(instance_id) if instance_id else new_instance_id()
     lines = [f"# Written by `mnemosyne systemd new` for mnemosyne@{instance_id}.service."]
     for name, value in {"MNEMOSYNE_ARGS": args, **(environment or {})}.items():
         quoted = env_file_value(value) if value else ""
         lines.append(f"{name}={quoted}")
-    paths.environment.mkdir(parents=True, exist_ok=True, mode=0o700)
     target = paths.environment / f"{instance_id}.env"
-    temporary = target.with_name(f".{target.name}.tmp")
-    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
-              encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
-    os.replace(temporary, target)
+    try:
+        paths.environment.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with atomic_output(target) as stream:
+            stream.write("\n".join(lines) + "\n")
+    except OSError as error:
+        raise UnavailableError(f"cannot write {target}: {error.strerror or error}",
+                               error.errno) from None
     unit = f"mnemosyne@{instance_id}.service"
     verbs = (["enable", "--now"] if start else ["enable"]) if enable else \
         (["start"] if start else [])
