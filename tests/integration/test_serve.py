@@ -83,13 +83,13 @@ def test_reload_keeps_the_command_lines_flags_and_names_what_needs_a_restart(
         start_daemon, tmp_path):
     config = tmp_path / "home/.config/mnemosyne/config.toml"
     config.parent.mkdir(parents=True)
-    config.write_text('log_level = "error"\napi_capacity = 10\n')
-    daemon = start_daemon("--log-level", "info", "--api-capacity", "50")
+    config.write_text(f'log_level = "error"\napi_capacity = 10\n'
+                      f'db_path = "{tmp_path / "elsewhere.db"}"\n')
+    daemon = start_daemon("--log-level", "info", "--api-capacity", "50")  # and --db
     daemon.wait_for_line("ready:")
     daemon.send(signal.SIGHUP)  # the flags still win over the file, as at start
     daemon.wait_for_line("reloaded configuration (log level info): nothing changed")
-    config.write_text('log_level = "error"\napi_capacity = 10\nheartbeat_interval_s = 1.5\n'
-                      'message_ttl_s = 100\n')
+    config.write_text(config.read_text() + 'heartbeat_interval_s = 1.5\nmessage_ttl_s = 100\n')
     daemon.send(signal.SIGHUP)
     daemon.wait_for_line("reloaded configuration (log level info): changed "
                          "heartbeat_interval_s, message_ttl_s; only after a restart: "
