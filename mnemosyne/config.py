@@ -193,6 +193,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("root", lambda _: None, _optional_path,
             "coordination directory (.mnemosyne); default: top of the main git worktree",
             env=("MNEMOSYNE_ROOT",)),
+    Setting("workdir", lambda _: None, _optional_path,
+            "directory `serve` works in (e.g. its repository); default: where it is started",
+            env=("MNEMOSYNE_WORKDIR",)),
     Setting("shared_secret", lambda _: None, _optional_text,
             "HMAC key shared by cooperating instances; default: a per-user secret file",
             env=("MNEMOSYNE_SHARED_SECRET",), secret=True),
@@ -259,6 +262,7 @@ class Settings:
     write_deadline_s: float
     max_content_bytes: int
     root: Path | None
+    workdir: Path | None
     shared_secret: str | None
     api_addr: str
     api_capacity: int

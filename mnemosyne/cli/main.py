@@ -133,7 +133,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings.log_level, sys.stderr, journal=stderr_is_journal())
         return int(module.run(args, settings))
     except MnemosyneError as error:
-        print(f"mnemosyne: error: {error.message}", file=sys.stderr)
+        from mnemosyne.daemon.systemd import report_failure  # noqa: PLC0415
+
+        # Under systemd: STATUS= and a journal entry with MNEMOSYNE_INSTANCE instead.
+        line = report_failure(f"mnemosyne: error: {error.message}", error.message, error.errno)
+        if line:
+            print(line, file=sys.stderr)
         return int(error.exit_code)
     except KeyboardInterrupt:
         print("mnemosyne: interrupted", file=sys.stderr)

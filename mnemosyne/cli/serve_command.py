@@ -3,8 +3,10 @@
 The instance registers in the coordination directory's process registry under its id, holds its
 liveness lock and heartbeats until it stops. Started inside a linked git worktree (or with
 --worktree always) it works in its own worktree, .mnemosyne/worktrees/ID, on branch mnemosyne/ID
-(or --branch), removed on a clean stop unless it has uncommitted changes. SIGHUP re-reads the
-configuration file and environment and applies the log level.
+(or --branch), removed on a clean stop unless it has uncommitted changes; with workdir
+(MNEMOSYNE_WORKDIR) it works in that directory. SIGHUP (systemctl --user reload) resolves the
+settings as a fresh start would, flags included, applies the log level, heartbeat_interval_s
+and test_hang_file, and logs which changed settings wait for a restart.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Hand over to the daemon."""
-    flags = {"db_path": args.db, "log_level": args.log_level, "root": args.root}
+    flags = {name: getattr(settings, name) for name, source in settings.sources.items()
+             if source == "flag"}  # a reload keeps every flag, as a fresh start would
     instance_id = validate_instance_id(args.instance_id) if args.instance_id is not None \
         else new_instance_id()  # "" is refused like any other invalid id
     options = daemon_main.ServeOptions(instance_id=instance_id, worktree=args.worktree,

@@ -4,9 +4,11 @@ Start-up: open the store -> take the instance id and its liveness lock -> regist
 process registry -> its worktree (coord/worktrees.py), recorded in both registries -> the API
 when asked (instance_api.py), its URL recorded in the registry -> ready;
 then `InstanceLoop` (loop.py) heartbeats, receives coordination messages and handles signals
-until SIGTERM or SIGINT (exit 0), after which the instance unregisters. SIGHUP re-reads the
-configuration and applies what can change at run time (the log level). The store keeps its WAL
-bounded by itself (store/checkpoint.py).
+until SIGTERM or SIGINT (exit 0), after which the instance unregisters. With `workdir` set it
+first moves there. SIGHUP re-resolves the settings as a fresh start would (flags included),
+applies what can change at run time (APPLIED_ON_RELOAD), logs which changed settings wait for
+a restart, and tells systemd RELOADING=1, then READY=1. The store keeps its WAL bounded by
+itself (store/checkpoint.py).
 Must not: parse the command line, or install signal handlers anywhere but `run`.
 """
 
@@ -19,7 +21,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from mnemosyne.config import Settings
+from mnemosyne.config import SETTINGS, Settings
 from mnemosyne.coord.context import make_coordinator
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.identity import new_instance_id, validate_instance_id
@@ -38,6 +40,10 @@ from mnemosyne.store.memories import MemoryStore
 from mnemosyne.store.writehealth import WriteHealth
 
 logger = logging.getLogger(__name__)
+
+# Settings the running instance applies on SIGHUP (the loop reads them at each turn); any
+# other setting changed in the configuration takes effect at the next start.
+APPLIED_ON_RELOAD = frozenset({"log_level", "heartbeat_interval_s", "test_hang_file"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +103,7 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
     instance_id = validate_instance_id(options.instance_id) if options.instance_id is not None \
         else new_instance_id()
     set_instance_context(instance_id)
+    enter_workdir(settings)
     if options.with_api:
         refuse_exposed_api(settings)
     signals = SignalQueue()
@@ -111,8 +118,14 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
             # So that the registry does not grow between doctor runs.
             coordinator.cleanup_stale_processes()
             workspace, api = None, None
-            loop = InstanceLoop(settings, signals, coordinator, messages, watch,
-                                lambda current: handle_sighup(current, reload_settings),
+
+            def reload(current: Settings) -> Settings:
+                manager.reloading()
+                fresh = handle_sighup(current, reload_settings)
+                manager.ready(loop.describe() if loop.describe else "reloaded")
+                return fresh
+
+            loop = InstanceLoop(settings, signals, coordinator, messages, watch, reload,
                                 log_message, manager=manager,
                                 check_health=lambda: database_writable(store, health))
             try:
@@ -149,6 +162,19 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
                         watch.close()
     finally:
         signals.restore()
+
+
+def enter_workdir(settings: Settings) -> None:
+    """Move into the configured `workdir` (MNEMOSYNE_WORKDIR), if there is one.
+
+    Raises UsageError if it cannot be entered.
+    """
+    if settings.workdir is None:
+        return
+    try:
+        os.chdir(settings.workdir)
+    except OSError as error:
+        raise UsageError(f"workdir {settings.workdir}: {error.strerror or error}") from None
 
 
 def open_write_health(store: MemoryStore) -> WriteHealth | None:
@@ -204,13 +230,29 @@ def log_message(message: Message) -> None:
 
 
 def handle_sighup(settings: Settings, reload_settings: Callable[[], Settings]) -> Settings:
-    """Re-read the configuration; keep the old one if the new one is invalid."""
+    """Re-read the configuration and apply it; keep the old one if the new one is invalid.
+
+    *reload_settings* resolves the settings as a fresh start would (the command line's flags
+    included). What the running instance can change (APPLIED_ON_RELOAD) takes effect now;
+    every other changed setting keeps its current value until a restart, and one log line
+    names both.
+    """
     try:
         fresh = reload_settings()
     except MnemosyneError as error:
         logger.error("reload failed, keeping the current configuration: %s", error)
         return settings
-    if fresh.log_level != settings.log_level:
-        set_log_level(fresh.log_level)
-    logger.info("reloaded configuration (log level %s)", fresh.log_level)
-    return fresh
+    changed = [setting.name for setting in SETTINGS
+               if getattr(fresh, setting.name) != getattr(settings, setting.name)]
+    later = [name for name in changed if name not in APPLIED_ON_RELOAD]
+    sources = {**fresh.sources, **{name: settings.sources.get(name, "default")
+                                   for name in later}}
+    effective = dataclasses.replace(fresh, sources=sources,
+                                    **{name: getattr(settings, name) for name in later})
+    if effective.log_level != settings.log_level:
+        set_log_level(effective.log_level)
+    summary = f"changed {', '.join(changed)}" if changed else "nothing changed"
+    if later:
+        summary += f"; only after a restart: {', '.join(later)}"
+    logger.info("reloaded configuration (log level %s): %s", effective.log_level, summary)
+    return effective

@@ -6,7 +6,9 @@ that does not fit (a STATUS with "→" would vanish), so STATUS text is made saf
 `ServiceManager.from_environment()` reads NOTIFY_SOCKET, WATCHDOG_*, INVOCATION_ID and the unit
 name, then removes NOTIFY_SOCKET, WATCHDOG_* and LISTEN_* from the environment so that child
 processes (git, editors an agent starts) do not inherit them.
-Must not: decide when to notify (daemon/main.py and loop.py do); be needed off systemd.
+`report_failure` is how the command line tells systemd why it exits with an error.
+Must not: decide when to notify (daemon/main.py, loop.py and cli/main.py do); be needed off
+systemd.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import os
 import socket
 import struct
+import time
 from pathlib import Path
 
 JOURNAL_SOCKET = Path("/run/systemd/journal/socket")
@@ -116,6 +119,11 @@ class ServiceManager:
         """STATUS=: the one line `systemctl status` shows."""
         self._send(f"STATUS={safe_status(text)}")
 
+    def reloading(self) -> None:
+        """RELOADING=1 with MONOTONIC_USEC= (systemd >= 253 wants it); READY=1 ends it."""
+        usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        self._send("RELOADING=1", f"MONOTONIC_USEC={usec}", "STATUS=reloading")
+
     def stopping(self) -> None:
         """STOPPING=1: shutdown has begun."""
         self._send("STOPPING=1", "STATUS=stopping")
@@ -165,11 +173,8 @@ class JournalHandler(logging.Handler):
                       "SYSLOG_IDENTIFIER": self.identifier, "LOGGER": record.name,
                       "CODE_FILE": record.pathname, "CODE_LINE": str(record.lineno),
                       "CODE_FUNC": record.funcName}
-            instance = getattr(record, "instance_id", None)
-            if instance:
-                fields["MNEMOSYNE_INSTANCE"] = instance
-            self.socket.send(b"".join(_journal_field(key, str(value))
-                                      for key, value in fields.items() if value is not None))
+            fields["MNEMOSYNE_INSTANCE"] = getattr(record, "instance_id", None) or None
+            self.socket.send(journal_entry(fields))
         except Exception:  # noqa: BLE001 - logging must never raise; Handler reports it
             self.handleError(record)
 
@@ -177,6 +182,43 @@ class JournalHandler(logging.Handler):
         """Close the socket."""
         self.socket.close()
         super().close()
+
+
+def journal_entry(fields: dict[str, str | None]) -> bytes:
+    """Encode a native journal entry; fields whose value is None are left out."""
+    return b"".join(_journal_field(key, str(value)) for key, value in fields.items()
+                    if value is not None)
+
+
+def instance_of_unit(unit: str | None) -> str | None:
+    """Return the instance part of a templated unit's name (`%i`), or None."""
+    prefix, at, rest = (unit or "").partition("@")
+    return rest.rsplit(".", 1)[0] or None if prefix and at else None
+
+
+def report_failure(line: str, reason: str, errno: int | None = None) -> str | None:
+    """Tell systemd why this process is about to fail; return what to print on stderr.
+
+    Sends STATUS=failed: *reason* (and ERRNO=) if the notify socket is still there (serve
+    sends it itself, and hides the socket). When stderr is the journal stream, *line* is
+    written to the journal natively at priority err with MNEMOSYNE_INSTANCE (the instance
+    of the mnemosyne@ unit; a user manager does not apply LogExtraFields=), and None is
+    returned; if that fails, *line* comes back with the `<3>` priority prefix.
+    """
+    manager = ServiceManager.from_environment()
+    manager.failed(reason, errno)
+    manager.close()
+    if not stderr_is_journal():
+        return line
+    fields = {"MESSAGE": line, "PRIORITY": "3", "SYSLOG_IDENTIFIER": "mnemosyne",
+              "MNEMOSYNE_INSTANCE": instance_of_unit(manager.unit)}
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(str(JOURNAL_SOCKET))
+            sock.send(journal_entry(fields))
+    except OSError:
+        return f"<3>{line}"
+    return None
 
 
 def _journal_field(key: str, value: str) -> bytes:

@@ -138,3 +138,47 @@ def test_a_full_notify_queue_never_blocks_the_daemon(notify_socket):
         manager.status("x" * 100)
     manager.close()
     assert time.monotonic() - began < 5
+
+
+def test_reloading_carries_the_monotonic_clock(notify_socket):
+    manager = ServiceManager.from_environment()
+    before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    manager.reloading()
+    manager.close()
+    fields = dict(line.split("=", 1) for line in notify_socket.recv(4096).decode().splitlines())
+    assert fields["RELOADING"] == "1" and fields["STATUS"] == "reloading"
+    assert before <= int(fields["MONOTONIC_USEC"]) <= before + 10_000_000
+
+
+@pytest.mark.parametrize(("unit", "instance"), [
+    ("mnemosyne@a1b2c3d4.service", "a1b2c3d4"), ("mnemosyne@BAD.service", "BAD"),
+    ("mnemosyne-doctor.service", None), (None, None), ("mnemosyne@.service", None)])
+def test_instance_of_unit(unit, instance):
+    assert systemd.instance_of_unit(unit) == instance
+
+
+def test_a_failure_goes_to_status_and_the_journal(tmp_path, notify_socket, monkeypatch):
+    journal = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    journal.bind(str(tmp_path / "journal"))
+    journal.settimeout(2)
+    monkeypatch.setattr(systemd, "JOURNAL_SOCKET", tmp_path / "journal")
+    status = os.fstat(2)
+    monkeypatch.setenv("JOURNAL_STREAM", f"{status.st_dev}:{status.st_ino}")
+    monkeypatch.delenv("INVOCATION_ID", raising=False)
+    try:
+        assert systemd.report_failure("mnemosyne: error: bad flag", "bad flag") is None
+        assert notify_socket.recv(4096) == b"STATUS=failed: bad flag"
+        entry = journal.recv(4096).decode()
+        assert entry.splitlines() == ["MESSAGE=mnemosyne: error: bad flag", "PRIORITY=3",
+                                      "SYSLOG_IDENTIFIER=mnemosyne"]
+        journal.close()  # no journald: the line comes back for stderr, with its priority
+        (tmp_path / "journal").unlink()
+        assert systemd.report_failure("mnemosyne: error: x", "x") == "<3>mnemosyne: error: x"
+    finally:
+        journal.close()
+
+
+def test_off_systemd_a_failure_is_just_the_line(monkeypatch):
+    for name in ("NOTIFY_SOCKET", "JOURNAL_STREAM", "INVOCATION_ID"):
+        monkeypatch.delenv(name, raising=False)
+    assert systemd.report_failure("mnemosyne: error: x", "x") == "mnemosyne: error: x"
