@@ -96,7 +96,9 @@ class UserManager:
         (env / "common.env").write_text(
             f"MNEMOSYNE_DB_PATH={self.data / 'm.db'}\nMNEMOSYNE_ROOT={self.root}\n"
             f"MNEMOSYNE_SHARED_SECRET={SECRET}\nMNEMOSYNE_ARGS={args}\n"
-            f"MNEMOSYNE_API_ADDR=127.0.0.1:{self.api_first_port}\n")
+            f"MNEMOSYNE_API_ADDR=127.0.0.1:{self.api_first_port}\n"
+            # Instances index their roots in the state directory: the sandbox's, not ~'s.
+            f"XDG_STATE_HOME={self.state / 'xdg-state'}\n")
         self.systemctl("daemon-reload")
 
     def instances(self) -> dict[str, dict]:
