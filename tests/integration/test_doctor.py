@@ -154,6 +154,16 @@ def _plant_leftovers(root: Path, isolated_env):
     queue = root / "coordination_queue"
     old_ns = time.time_ns() - 3600 * 10**9
     (queue / f"{old_ns:019d}-aaaaaaaa-d4d4d4d4-00000001.json").write_text("{}")
+    # Forged, oversized and foreign-mode messages to a crashed instance, long expired: doctor
+    # judges messages by name and age only, never by reading them.
+    forged_name = f"{old_ns + 1:019d}-aaaaaaaa-d4d4d4d4-00000002"
+    (queue / f"{forged_name}.json").write_text(json.dumps(signing.signed(
+        {"id": forged_name, "from_agent": "aaaaaaaa", "to_agent": "d4d4d4d4",
+         "message_type": "X", "timestamp": "t", "payload": None}, b"another secret")))
+    (queue / f"{old_ns + 2:019d}-aaaaaaaa-d4d4d4d4-00000003.json").write_bytes(b"x" * 10**6)
+    foreign = queue / f"{old_ns + 3:019d}-aaaaaaaa-d4d4d4d4-00000004.json"
+    foreign.write_text("{}")
+    foreign.chmod(0o666)
     (queue / "junk.txt").write_text("not a message")
     (queue / "junk.txt").chmod(0o644)
     (root / "rejected" / "ancient").write_text("x")
