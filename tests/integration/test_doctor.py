@@ -258,3 +258,33 @@ def test_two_doctors_at_once_are_safe(cli, start_daemon, git_repo, isolated_env)
     assert [child.returncode for child in children] == [0, 0], outputs
     assert os.listdir(root / "worktrees") == []
     assert json.loads((root / "process_registry.json").read_text())["instances"] == {}
+
+
+def test_all_roots_reaches_the_roots_of_instances_started_elsewhere(start_daemon, cli, git_repo,
+                                                                    isolated_env, tmp_path):
+    """As the timer does: started in the home directory, it still cleans a repository's root
+    and the state directory's, and forgets indexed roots that are gone."""
+    home = Path(isolated_env["HOME"])
+    elsewhere = tmp_path / "gone-root"
+    in_home = start_daemon("--instance-id", "a0a0a0a0", env=IN_REPO, cwd=home)
+    in_repo = start_daemon("--instance-id", "b0b0b0b0", env=IN_REPO, cwd=git_repo)
+    temporary = start_daemon("--instance-id", "c0c0c0c0", env={**FAST,
+                             "MNEMOSYNE_ROOT": str(elsewhere)}, cwd=home)
+    for daemon in (in_home, in_repo, temporary):
+        daemon.wait_for_line("ready:")
+        crash(daemon)
+    subprocess.run(["rm", "-rf", str(elsewhere)], check=True)
+    only_here = doctor(cli, "--cleanup-stale", cwd=home)
+    assert {item["root"] for item in report(only_here)["checks"]} == \
+        {str(Path(isolated_env["XDG_STATE_HOME"]) / "mnemosyne")}
+    assert "a0a0a0a0" in only_here.stdout
+    everywhere = doctor(cli, "--fix", "--all-roots", cwd=home)
+    document = report(everywhere)
+    removed = [item["details"].get("ids") for item in document["checks"]
+               if item["name"] == "registry" and item["fixed"]]
+    assert removed == [["b0b0b0b0"]]  # a0a0a0a0 went with the first run, in its own root
+    assert any(item["fixed"] and "no longer exists" in item["message"]
+               for item in document["checks"])
+    listed = cli("instances", "--all-roots", "--format", "json", cwd=home, env=IN_REPO)
+    assert json.loads(listed.stdout) == []
+    assert "no longer exists" not in doctor(cli, "--all-roots", cwd=home).stdout
