@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import pwd
 import re
 import stat
 from pathlib import Path
@@ -124,7 +125,8 @@ def _inspect_contents(path: Path, size: int, busy_timeout_ms: int) -> list[Datab
         try:
             version = int(connection.execute("PRAGMA user_version").fetchall()[0][0])
         except apsw.Error as error:
-            return [DatabaseFact("exists", "problem", _error_line(path, error), details)]
+            status = "warn" if isinstance(error, apsw.BusyError | apsw.LockedError) else "problem"
+            return [DatabaseFact("exists", status, _error_line(path, error), details)]
         exists = DatabaseFact("exists", "ok", f"database {path} ({size / MIB:.1f} MiB)", details)
         integrity, fts_messages = _quick_check(connection, path)
         return [exists, integrity, _inspect_fts(connection, path, version, fts_messages),
@@ -340,10 +342,26 @@ def _database_files(path: Path) -> list[tuple[Path, bool]]:
             *[(companion_path(path, suffix), False) for suffix in COMPANION_SUFFIXES]]
 
 
-def inspect_file_modes(path: Path) -> DatabaseFact:
-    """Report database files (and their directory) that others could read or write."""
+@dataclasses.dataclass(frozen=True)
+class _ModeFinding:
+    """One database file (or its directory) that is not private to this user."""
+
+    path: Path
+    mode: int
+    owner: int
+    wanted: int | None  # the mode fix_modes sets, or None when it must be fixed by hand
+    why: str  # what is wrong, for the report
+
+
+def _mode_findings(path: Path) -> tuple[list[_ModeFinding], list[str]]:
+    """Classify the database's files; return the findings and the files that cannot be seen.
+
+    fix_modes changes only files of this user reached without a symbolic link, and a directory
+    only when it is neither shared on purpose (sticky, like /tmp), a mount point, nor the
+    user's home directory.
+    """
     user = os.geteuid()
-    open_to_others, foreign, linked, unreadable = [], [], [], []
+    findings, unreadable = [], []
     for file, is_directory in _database_files(path):
         try:
             link_stat = os.lstat(file)
@@ -353,55 +371,76 @@ def inspect_file_modes(path: Path) -> DatabaseFact:
         except OSError as error:
             unreadable.append(f"{file}: {error.strerror or error}")
             continue
+        mode = stat.S_IMODE(file_stat.st_mode)
         if file_stat.st_uid != user:
-            foreign.append(f"{file} (uid {file_stat.st_uid})")
-        elif stat.S_IMODE(file_stat.st_mode) & 0o077 and not (is_directory and file.is_mount()):
-            entry = f"{file} ({stat.S_IMODE(file_stat.st_mode):04o})"
-            (linked if stat.S_ISLNK(link_stat.st_mode) else open_to_others).append(entry)
-    details = {"path": str(path), "open_to_others": open_to_others, "other_owner": foreign,
-               "through_symlink": linked, "unreadable": unreadable}
-    parts = []
-    if open_to_others:
-        parts.append("others may read or write " + ", ".join(open_to_others))
-    if linked:
-        parts.append("reached through a symbolic link, fix by hand: " + ", ".join(linked))
-    if foreign:
-        parts.append("owned by another user: " + ", ".join(foreign))
+            findings.append(_ModeFinding(file, mode, file_stat.st_uid, None, "other_owner"))
+        elif not mode & 0o077:
+            continue
+        elif stat.S_ISLNK(link_stat.st_mode):
+            findings.append(_ModeFinding(file, mode, user, None, "through_symlink"))
+        elif is_directory and not _directory_is_ours_alone(file, file_stat):
+            findings.append(_ModeFinding(file, mode, user, None, "shared_directory"))
+        else:
+            findings.append(_ModeFinding(file, mode, user, 0o700 if is_directory else 0o600,
+                                         "open_to_others"))
+    return findings, unreadable
+
+
+def _directory_is_ours_alone(directory: Path, directory_stat: os.stat_result) -> bool:
+    """Return False for directories fix_modes must not close: sticky, mount points, home."""
+    if directory_stat.st_mode & stat.S_ISVTX or os.path.ismount(directory):
+        return False
+    try:
+        home = Path(pwd.getpwuid(os.geteuid()).pw_dir)
+    except KeyError:
+        return True
+    return not (home.exists() and home.samefile(directory))
+
+
+def inspect_file_modes(path: Path) -> DatabaseFact:
+    """Report database files (and their directory) that others could read or write."""
+    findings, unreadable = _mode_findings(path)
+    groups: dict[str, list[str]] = {"open_to_others": [], "other_owner": [],
+                                     "through_symlink": [], "shared_directory": []}
+    for finding in findings:
+        shown = (f"{finding.path} (uid {finding.owner})" if finding.why == "other_owner"
+                 else f"{finding.path} ({finding.mode:04o})")
+        groups[finding.why].append(shown)
+    details = {"path": str(path), **groups, "unreadable": unreadable}
+    labels = {"open_to_others": "others may read or write ",
+              "through_symlink": "reached through a symbolic link, fix by hand: ",
+              "shared_directory": "in a directory others may use, move the database: ",
+              "other_owner": "owned by another user: "}
+    parts = [labels[why] + ", ".join(shown) for why, shown in groups.items() if shown]
     if unreadable:
         parts.append("cannot look at " + ", ".join(unreadable))
     if not parts:
         return DatabaseFact("file_modes", "ok", "database files are private to this user",
                             details)
     return DatabaseFact("file_modes", "problem", "; ".join(parts), details,
-                        "fix_modes" if open_to_others else None)
+                        "fix_modes" if groups["open_to_others"] else None)
 
 
 def fix_modes(path: Path) -> list[str]:
     """Make this user's database files 0600 and their directory 0700 where others had access.
 
-    Files of other users and symbolic links are left alone. Returns one line per change.
+    Files of other users, symbolic links, and directories shared on purpose are left alone
+    (see `_mode_findings`). Returns one line per change.
     Raises UnavailableError if a mode cannot be changed.
     """
-    user = os.geteuid()
+    findings, _ = _mode_findings(path)
     changed = []
-    for file, is_directory in _database_files(path):
-        try:
-            file_stat = os.lstat(file)
-        except FileNotFoundError:
+    for finding in findings:
+        if finding.wanted is None:
             continue
-        except OSError as error:
-            raise UnavailableError(f"cannot look at {file}: {error.strerror or error}") from None
-        mode = stat.S_IMODE(file_stat.st_mode)
-        if (stat.S_ISLNK(file_stat.st_mode) or file_stat.st_uid != user or not mode & 0o077
-                or (is_directory and file.is_mount())):
-            continue
-        wanted = 0o700 if is_directory else 0o600
         try:
-            os.chmod(file, wanted)
+            os.chmod(finding.path, finding.wanted)  # lstat saw no symbolic link there
         except OSError as error:
-            raise UnavailableError(f"cannot change the mode of {file}: "
+            raise UnavailableError(f"cannot change the mode of {finding.path}: "
                                    f"{error.strerror or error}") from None
-        changed.append(f"{file}: {mode:04o} -> {wanted:04o}")
+        changed.append(f"{finding.path}: {finding.mode:04o} -> {finding.wanted:04o}")
+        logger.info("mode of %s changed from %04o to %04o", finding.path, finding.mode,
+                    finding.wanted)
     return changed
 
 

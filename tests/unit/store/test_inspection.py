@@ -21,6 +21,7 @@ from mnemosyne.store.inspection import (
 from mnemosyne.store.memories import MemoryStore
 from mnemosyne.store.migrations import LATEST_VERSION
 from mnemosyne.store.transactions import WriterLock
+from mnemosyne.store.transfer import import_memories
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -42,6 +43,18 @@ def make_database(path, count=200):
     for index in range(count):
         store.remember(f"memory {index} about apples, pears and quinces number{index}")
     database.close()
+
+
+def import_many(path, count):
+    """Bulk-import *count* memories (as `mnemosyne import` does)."""
+    stamp = "2026-12-04T12:00:00.000000Z"
+    lines = [json.dumps({"id": f"00000000-0000-4000-8000-{index:012x}", "namespace": "global",
+                         "content": f"imported memory {index} on word{index % 977} and more",
+                         "memory_type": "fact", "importance": 5, "created_at": stamp,
+                         "updated_at": stamp}) for index in range(count)]
+    store = MemoryStore(Database.open(path))
+    assert import_memories(store, lines).imported == count
+    store.close()
 
 
 def listing(directory):
@@ -312,7 +325,7 @@ WRITER = textwrap.dedent("""
 
 def test_inspection_beside_four_writing_processes(tmp_path):
     path = tmp_path / "m.db"
-    make_database(path, count=500)
+    import_many(path, 20_000)
     stop = tmp_path / "stop"
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(stop), f"w{i}"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -343,3 +356,16 @@ def test_inspection_beside_four_writing_processes(tmp_path):
         assert returncode == 0, err
         assert int(out.split()[-1]) > 0, out
     assert by_name(inspect_database(path))["fts_index"].status == "ok"
+
+
+def test_a_shared_sticky_directory_is_reported_but_never_changed(tmp_path):
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    os.chmod(directory, 0o1777)
+    path = directory / "m.db"
+    make_database(path, count=3)
+    fact = by_name(inspect_database(path))["file_modes"]
+    assert (fact.status, fact.repair) == ("problem", None)
+    assert "directory others may use" in fact.message
+    assert fix_modes(path) == []
+    assert directory.stat().st_mode & 0o7777 == 0o1777
