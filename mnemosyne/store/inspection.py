@@ -105,12 +105,15 @@ def inspect_database(path: Path, busy_timeout_ms: int = 5000) -> list[DatabaseFa
         return [DatabaseFact("exists", "problem",
                              f"cannot look at database {path}: {error.strerror or error}",
                              {"path": str(path)})]
+    # The WAL is measured before this inspection's own reads, which keep it from being reset
+    # while they run (under busy writers it grows meanwhile).
+    files = [inspect_wal_size(path), inspect_free_space(path), inspect_file_modes(path)]
     if not stat.S_ISREG(file_stat.st_mode):
         facts = [DatabaseFact("exists", "problem", f"{path} is not a regular file",
                               {"path": str(path)})]
     else:
         facts = _inspect_contents(path, file_stat.st_size, busy_timeout_ms)
-    return [*facts, inspect_wal_size(path), inspect_free_space(path), inspect_file_modes(path)]
+    return [*facts, *files]
 
 
 def _inspect_contents(path: Path, size: int, busy_timeout_ms: int) -> list[DatabaseFact]:
