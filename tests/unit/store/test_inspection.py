@@ -371,3 +371,32 @@ def test_a_shared_sticky_directory_is_reported_but_never_changed(tmp_path):
     assert "directory others may use" in fact.message
     assert fix_modes(path) == []
     assert directory.stat().st_mode & 0o7777 == 0o1777
+
+
+def test_a_database_held_exclusively_is_a_warning_after_the_busy_timeout(tmp_path):
+    path = tmp_path / "m.db"
+    make_database(path, count=3)
+    holder = apsw.Connection(str(path))
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE").fetchall()
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        began = time.monotonic()
+        facts = by_name(inspect_database(path, busy_timeout_ms=300))
+        assert time.monotonic() - began < 2
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert facts["exists"].status == "warn", facts["exists"]
+    assert "locked" in facts["exists"].message
+
+
+def test_free_space_on_a_small_file_system(tmp_path):
+    """Needs root (mounts two private tmpfs under tmp_path); skipped otherwise."""
+    from tests.helpers import small_tmpfs  # noqa: PLC0415
+
+    with small_tmpfs(tmp_path / "tiny", "4m") as tiny:
+        fact = inspection.inspect_free_space(tiny / "m.db")
+        assert fact.status == "problem" and "writes will fail" in fact.message
+    with small_tmpfs(tmp_path / "small", "64m") as small:
+        fact = inspection.inspect_free_space(small / "m.db")
+        assert fact.status == "warn" and str(small) in fact.message
