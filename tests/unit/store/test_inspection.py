@@ -22,6 +22,7 @@ from mnemosyne.store.memories import MemoryStore
 from mnemosyne.store.migrations import LATEST_VERSION
 from mnemosyne.store.transactions import WriterLock
 from mnemosyne.store.transfer import import_memories
+from tests.helpers import small_tmpfs
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -392,8 +393,6 @@ def test_a_database_held_exclusively_is_a_warning_after_the_busy_timeout(tmp_pat
 
 def test_free_space_on_a_small_file_system(tmp_path):
     """Needs root (mounts two private tmpfs under tmp_path); skipped otherwise."""
-    from tests.helpers import small_tmpfs  # noqa: PLC0415
-
     with small_tmpfs(tmp_path / "tiny", "4m") as tiny:
         fact = inspection.inspect_free_space(tiny / "m.db")
         assert fact.status == "problem" and "writes will fail" in fact.message
