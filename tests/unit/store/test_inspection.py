@@ -65,7 +65,7 @@ def listing(directory):
 def test_healthy_database_is_all_ok_and_nothing_is_created(tmp_path):
     path = tmp_path / "m.db"
     make_database(path)
-    before = listing(tmp_path)
+    before, content = listing(tmp_path), path.read_bytes()
     facts = by_name(inspect_database(path))
     assert list(facts) == ["exists", "quick_check", "fts_index", "schema_version", "wal_size",
                            "free_space", "file_modes"]
@@ -75,6 +75,26 @@ def test_healthy_database_is_all_ok_and_nothing_is_created(tmp_path):
     assert facts["schema_version"].details == {"path": str(path), "version": LATEST_VERSION,
                                                 "latest": LATEST_VERSION}
     assert listing(tmp_path) == before  # no -wal or -shm left behind
+    assert path.read_bytes() == content
+
+
+def test_a_wal_left_by_a_crash_is_read_but_not_checkpointed(tmp_path):
+    path = tmp_path / "m.db"
+    make_database(path, count=3)
+    writer = apsw.Connection(str(path))
+    writer.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)  # closes as a crash would leave it
+    writer.execute("PRAGMA wal_autocheckpoint = 0").fetchall()
+    writer.execute("INSERT INTO memories(id, namespace, content, memory_type, importance, "
+                   "created_at, updated_at) VALUES ('w', 'global', 'only in the WAL', 'fact', "
+                   "5, 't', 't')")
+    writer.close()
+    wal = tmp_path / "m.db-wal"
+    content, wal_content = path.read_bytes(), wal.read_bytes()
+    assert wal_content
+    facts = by_name(inspect_database(path))
+    assert {fact.status for fact in facts.values()} == {"ok"}, facts
+    assert facts["fts_index"].details["memories"] == 4  # the WAL's row was read
+    assert path.read_bytes() == content and wal.read_bytes() == wal_content
 
 
 def test_missing_database_is_reported_and_not_created(tmp_path):
