@@ -480,8 +480,7 @@ def checkpoint_wal(path: Path, busy_timeout_ms: int = 5000) -> str:
         try:
             connection.setbusytimeout(min(busy_timeout_ms, CHECKPOINT_LOCKED_WAIT_MS))
             # (busy, frames in the WAL, frames copied); busy = 1 when it could not finish
-            busy, frames, copied = connection.execute(
-                "PRAGMA wal_checkpoint(TRUNCATE)").fetchall()[0]
+            busy = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()[0][0]
         finally:
             lock.release()
         if busy:
@@ -495,6 +494,5 @@ def checkpoint_wal(path: Path, busy_timeout_ms: int = 5000) -> str:
         lock.close()
         connection.close()
     after = wal.stat().st_size if wal.exists() else 0
-    logger.info("checkpointed %s: %d frames, %d -> %d bytes", wal, copied, before, after)
-    return (f"checkpointed {wal}: {max(frames, copied, 0)} frames copied, "
-            f"{before / MIB:.1f} MiB -> {after / MIB:.1f} MiB")
+    logger.info("checkpointed %s: %d -> %d bytes", wal, before, after)
+    return f"checkpointed {wal}: {before / MIB:.1f} MiB -> {after / MIB:.1f} MiB"

@@ -365,6 +365,14 @@ def test_inspection_beside_four_writing_processes(tmp_path):
                 assert fact.status == "ok" or fact.name == "wal_size", fact
                 assert "locked" not in fact.message
         assert max(durations) < 2.0, durations
+        # The repair beside them: done, or refused in one line, within its bounded waits.
+        began = time.monotonic()
+        try:
+            result = checkpoint_wal(path, busy_timeout_ms=2000)
+        except UnavailableError as error:
+            result = str(error)
+        assert time.monotonic() - began < 2 + 1 + 1, result
+        assert "\n" not in result
     finally:
         stop.touch()
         outputs = []
