@@ -427,3 +427,22 @@ def test_free_space_on_a_small_file_system(tmp_path):
     with small_tmpfs(tmp_path / "small", "64m") as small:
         fact = inspection.inspect_free_space(small / "m.db")
         assert fact.status == "warn" and str(small) in fact.message
+
+
+def test_a_missing_fts_table_is_a_problem(tmp_path):
+    path = tmp_path / "m.db"
+    make_database(path, count=3)
+    corrupt(path, "DROP TABLE memories_fts")
+    fact = by_name(inspect_database(path))["fts_index"]
+    assert fact.status == "problem", fact
+    assert "memories_fts" in fact.message
+
+
+def test_memories_without_words_are_not_probed(tmp_path):
+    path = tmp_path / "m.db"
+    store = MemoryStore(Database.open(path))
+    store.remember("?! ...")
+    store.remember("a real sentence with words")
+    store.close()
+    fact = by_name(inspect_database(path))["fts_index"]
+    assert (fact.status, fact.details["probes"]) == ("ok", 1)
