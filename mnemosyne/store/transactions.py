@@ -73,6 +73,22 @@ class WriterLock:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
 
+    def acquire_within(self, deadline_s: float) -> bool:
+        """Try to take the writer lock for up to *deadline_s* seconds; return True if held.
+
+        For maintenance that must not wait behind a long transaction forever.
+        """
+        if self._fd is None:
+            return True
+        backoff = Backoff(deadline_s)
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if not backoff.wait():
+                    return False
+
     def release(self) -> None:
         """Let the next queued writer go."""
         if self._fd is not None:

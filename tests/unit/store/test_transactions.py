@@ -96,3 +96,16 @@ def test_writer_lock_without_a_writable_directory_is_a_no_op(tmp_path):
     lock.acquire()
     lock.release()
     lock.close()
+
+
+def test_acquire_within_gives_up_while_another_holds_the_lock(tmp_path):
+    holder, waiter = WriterLock(tmp_path / "t.db"), WriterLock(tmp_path / "t.db")
+    holder.acquire()
+    began = time.monotonic()
+    assert not waiter.acquire_within(0.2)
+    assert 0.15 < time.monotonic() - began < 2
+    holder.release()
+    assert waiter.acquire_within(0.2)
+    waiter.release()
+    holder.close()
+    waiter.close()
