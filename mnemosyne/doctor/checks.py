@@ -16,6 +16,7 @@ from mnemosyne.doctor import (
     api_check,
     branches_check,
     config_check,
+    database_check,
     queue_check,
     registry_check,
     root_check,
@@ -49,6 +50,7 @@ CHECKS: tuple[Check, ...] = (
     _check(worktrees_check, per_root=True),
     _check(api_check, per_root=True),
     _check(systemd_check, per_root=False),
+    _check(database_check, per_root=False),
     _check(config_check, per_root=False),
 )
 CHECKS_BY_NAME = {check.name: check for check in CHECKS}

@@ -381,16 +381,20 @@ def _mode_findings(path: Path) -> tuple[list[_ModeFinding], list[str]]:
             unreadable.append(f"{file}: {error.strerror or error}")
             continue
         mode = stat.S_IMODE(file_stat.st_mode)
+        # A directory others can list is fine (the files in it are 0600); one they can write
+        # to is not: they could replace or delete the database's files.
+        open_bits = 0o022 if is_directory else 0o077
         if file_stat.st_uid != user:
             findings.append(_ModeFinding(file, mode, file_stat.st_uid, None, "other_owner"))
-        elif not mode & 0o077:
+        elif not mode & open_bits:
             continue
         elif stat.S_ISLNK(link_stat.st_mode):
             findings.append(_ModeFinding(file, mode, user, None, "through_symlink"))
         elif is_directory and not _directory_is_ours_alone(file, file_stat):
             findings.append(_ModeFinding(file, mode, user, None, "shared_directory"))
         else:
-            findings.append(_ModeFinding(file, mode, user, 0o700 if is_directory else 0o600,
+            findings.append(_ModeFinding(file, mode, user,
+                                         mode & ~0o022 if is_directory else 0o600,
                                          "open_to_others"))
     return findings, unreadable
 
@@ -431,7 +435,7 @@ def inspect_file_modes(path: Path) -> DatabaseFact:
 
 
 def fix_modes(path: Path) -> list[str]:
-    """Make this user's database files 0600 and their directory 0700 where others had access.
+    """Make this user's database files 0600, and their directory not writable by others.
 
     Files of other users, symbolic links, and directories shared on purpose are left alone
     (see `_mode_findings`). Returns one line per change.

@@ -281,15 +281,15 @@ def test_wrong_modes_are_a_problem_that_fix_modes_repairs(tmp_path):
     (directory / "m.db-lock").touch()
     os.chmod(path, 0o644)
     os.chmod(directory / "m.db-lock", 0o666)
-    os.chmod(directory, 0o755)
+    os.chmod(directory, 0o777)
     fact = by_name(inspect_database(path))["file_modes"]
     assert (fact.status, fact.repair) == ("problem", "fix_modes")
-    assert f"{path} (0644)" in fact.message and f"{directory} (0755)" in fact.message
+    assert f"{path} (0644)" in fact.message and f"{directory} (0777)" in fact.message
     changed = fix_modes(path)
     assert len(changed) == 3, changed
     assert path.stat().st_mode & 0o777 == 0o600
     assert (directory / "m.db-lock").stat().st_mode & 0o777 == 0o600
-    assert directory.stat().st_mode & 0o777 == 0o700
+    assert directory.stat().st_mode & 0o777 == 0o755  # others may list it, not write to it
     assert by_name(inspect_database(path))["file_modes"].status == "ok"
     assert fix_modes(path) == []  # a second run finds nothing to change
 
@@ -446,3 +446,12 @@ def test_memories_without_words_are_not_probed(tmp_path):
     store.close()
     fact = by_name(inspect_database(path))["fts_index"]
     assert (fact.status, fact.details["probes"]) == ("ok", 1)
+
+
+def test_a_directory_others_can_only_list_is_not_a_problem(tmp_path):
+    directory = tmp_path / "project"
+    directory.mkdir(mode=0o755)
+    os.chmod(directory, 0o755)
+    make_database(directory / "m.db", count=1)
+    os.chmod(directory / "m.db", 0o600)
+    assert by_name(inspect_database(directory / "m.db"))["file_modes"].status == "ok"
