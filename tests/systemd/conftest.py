@@ -154,6 +154,15 @@ def user_manager(tmp_path_factory):
         assert Path("/proc/1/cgroup").read_bytes() == pid1_cgroup, "PID 1 changed cgroup!"
 
 
+@pytest.fixture
+def installed_units(user_manager):
+    """The packaged units installed; afterwards every instance stopped, failures reset."""
+    user_manager.install_units()
+    yield
+    user_manager.systemctl("stop", "mnemosyne@*.service", check=False)
+    user_manager.systemctl("reset-failed", check=False)
+
+
 def _teardown(launcher: subprocess.Popen, state: Path) -> None:
     inner = children(launcher.pid)
     daemons = [pid for parent in inner for pid in children(parent)]

@@ -13,15 +13,7 @@ from mnemosyne.coord.registry import ProcessRegistry, utc_timestamp
 from mnemosyne.coord.root import prepare_root
 from tests.systemd.conftest import SECRET
 
-pytestmark = pytest.mark.systemd
-
-
-@pytest.fixture(autouse=True)
-def units(user_manager):
-    user_manager.install_units()
-    yield
-    user_manager.systemctl("stop", "mnemosyne@*.service", check=False)
-    user_manager.systemctl("reset-failed", check=False)
+pytestmark = [pytest.mark.systemd, pytest.mark.usefixtures("installed_units")]
 
 
 def plant_dead_entry(root, instance_id):

@@ -11,15 +11,7 @@ import pytest
 
 from tests.systemd.conftest import PROGRAM, SECRET
 
-pytestmark = pytest.mark.systemd
-
-
-@pytest.fixture(autouse=True)
-def units(user_manager):
-    user_manager.install_units()
-    yield
-    user_manager.systemctl("stop", "mnemosyne@*.service", check=False)
-    user_manager.systemctl("reset-failed", check=False)
+pytestmark = [pytest.mark.systemd, pytest.mark.usefixtures("installed_units")]
 
 
 def instances_in(user_manager, root: Path) -> dict[str, dict]:

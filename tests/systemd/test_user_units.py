@@ -8,15 +8,7 @@ import pytest
 
 from tests.helpers import http_request, occupy
 
-pytestmark = pytest.mark.systemd
-
-
-@pytest.fixture(autouse=True)
-def units(user_manager):
-    user_manager.install_units()
-    yield
-    user_manager.systemctl("stop", "mnemosyne@*.service", check=False)
-    user_manager.systemctl("reset-failed", check=False)
+pytestmark = [pytest.mark.systemd, pytest.mark.usefixtures("installed_units")]
 
 
 def test_start_reaches_active_with_status_and_registers_its_unit(user_manager):
