@@ -42,9 +42,12 @@ def run(ctx: Context) -> list[Finding]:
 
 
 def _names(directory: Path) -> list[str]:
+    """Return the names in *directory*; none if it is missing, a link or not a directory."""
     try:
+        if not stat.S_ISDIR(os.lstat(directory).st_mode):
+            return []  # a link is never followed out of the root (the root check reports it)
         return sorted(os.listdir(directory))
-    except FileNotFoundError:
+    except OSError:
         return []
 
 
