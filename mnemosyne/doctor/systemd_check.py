@@ -11,7 +11,9 @@ Must not: start, stop or enable anything.
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -88,6 +90,8 @@ def _unit_files(ctx: Context) -> list[Finding]:
     stale = []
     for name, text in units.rendered_units().items():
         try:
+            if not stat.S_ISREG(os.lstat(paths.units / name).st_mode):
+                continue  # never read a FIFO (it would block) or follow a link
             installed = (paths.units / name).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
