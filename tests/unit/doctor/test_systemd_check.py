@@ -58,6 +58,37 @@ def install_units(world):
     return paths
 
 
+def test_without_systemctl_it_is_skipped(world, no_systemctl):
+    assert child(world.tmp_path / "config", "fix", "run", no_systemctl) == [
+        ("skipped", "skipped: systemctl not found")]
+
+
+def test_without_a_user_manager_it_is_skipped(world):
+    found = child(world.tmp_path / "config", "fix", "run")
+    assert found in ([("skipped", "skipped: no user manager")],
+                     [("skipped", "skipped: systemctl not found")])
+
+
+def test_installed_units_of_this_version_are_not_stale(world):
+    install_units(world)
+    assert systemd_check._unit_files(world.context(fix=True, root=False)) == []
+
+
+def test_stale_unit_files_are_reported_and_rewritten_only_by_fix(world, no_systemctl):
+    paths = install_units(world)
+    name = "mnemosyne@.service"
+    (paths.units / name).write_text(f"{units.MARKER}\n[Service]\nExecStart=/old/mnemosyne\n")
+    before = (paths.units / name).read_text()
+    for mode in ("report", "cleanup"):
+        context = world.context(cleanup_stale=mode == "cleanup", root=False)
+        findings = systemd_check._unit_files(context)
+        assert [(f.status, f.details["files"]) for f in findings] == [("problem", [name])]
+        assert (paths.units / name).read_text() == before
+    found = child(world.tmp_path / "config", "fix", "unit_files", no_systemctl)
+    assert found[0][0] == "fixed" and name in found[0][1]
+    assert (paths.units / name).read_text() == units.rendered_units()[name]
+
+
 def test_unit_files_that_are_not_ours_or_unreadable_are_left_alone(world):
     paths = install_units(world)
     (paths.units / "mnemosyne@.service").write_text("[Service]\nExecStart=/my/own\n")
@@ -70,3 +101,33 @@ def test_unit_files_that_are_not_ours_or_unreadable_are_left_alone(world):
     assert (paths.units / "mnemosyne@.service").read_text() == "[Service]\nExecStart=/my/own\n"
 
 
+def test_units_and_registry_entries_are_compared(world):
+    world.live("11111111", systemd_unit="mnemosyne@11111111.service")
+    world.live("22222222", systemd_unit="mnemosyne@22222222.service")
+    context = world.context()
+    context.views()  # records the entries, as the per-root checks do
+    states = {"mnemosyne@22222222.service": "active", "mnemosyne@33333333.service": "active",
+              "mnemosyne@44444444.service": "failed"}
+    findings = systemd_check._unregistered(context, states)
+    messages = [(f.status, f.details["unit"]) for f in findings]
+    assert messages == [("warn", "mnemosyne@33333333.service"),
+                        ("warn", "mnemosyne@11111111.service")]
+
+
+def test_failed_units_are_reset_only_by_fix(world, no_systemctl):
+    findings = systemd_check._failed(world.context(cleanup_stale=True, root=False),
+                                     ["mnemosyne@a1b2c3d4.service"])
+    assert [f.status for f in findings] == ["problem"]
+    assert systemd_check._failed(world.context(root=False), []) == []
+    # Asked to fix, with no systemctl to do it: still a problem, not an exception.
+    found = child(world.tmp_path / "config", "fix", "failed", no_systemctl)
+    assert found[0][0] == "problem" and "could not reset" in found[0][1]
+
+
+def test_the_timer_is_judged_only_when_units_are_installed(world, no_systemctl):
+    if (systemd_check.SYSTEM_UNIT_DIRECTORY / systemd_check.TIMER).exists():
+        pytest.skip("a packaged doctor timer is installed on this machine")
+    assert child(world.tmp_path / "config", "report", "timer", no_systemctl) == []
+    install_units(world)
+    found = child(world.tmp_path / "config", "report", "timer", no_systemctl)
+    assert found[0][0] == "warn" and "not enabled" in found[0][1]
