@@ -191,3 +191,16 @@ def test_a_file_where_a_directory_belongs_is_no_crash(world, name):
     directory.rmdir()
     directory.write_text("")
     queue_check.run(world.context(fix=True))
+
+
+def test_strays_are_never_moved_through_a_rejected_link(world, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    world.root.rejected.rmdir()
+    world.root.rejected.symlink_to(outside)
+    (world.root.queue / "junk.txt").write_text("dropped")
+    findings = queue_check.run(world.context(fix=True))
+    assert os.listdir(outside) == []
+    assert (world.root.queue / "junk.txt").read_text() == "dropped"
+    assert any("could not be handled" in finding.message for finding in found(findings,
+                                                                               "problem"))
