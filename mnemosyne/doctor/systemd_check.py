@@ -103,9 +103,23 @@ def _unit_files(ctx: Context) -> list[Finding]:
         return [ctx.finding(NAME, "problem", f"{len(stale)} installed unit file(s) differ from "
                             f"this version's: {listed(stale)} (mnemosyne systemd install "
                             "rewrites them)", files=stale)]
+    odd = [name for name in units.rendered_units() if _not_a_file(paths.units / name)]
+    if odd:  # install would write through a link, or block on a FIFO
+        return [ctx.finding(NAME, "problem", f"{len(stale)} installed unit file(s) differ from "
+                            f"this version's ({listed(stale)}), but {listed(odd)} is not a "
+                            "regular file: not rewritten", files=stale)]
     units.install(paths)
     return [ctx.finding(NAME, "fixed", f"rewrote {len(stale)} stale unit file(s) and reloaded "
                         f"the manager: {listed(stale)}", files=stale)]
+
+
+def _not_a_file(path: Path) -> bool:
+    try:
+        return not stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
 
 
 def _timer(ctx: Context) -> list[Finding]:

@@ -33,14 +33,14 @@ print(json.dumps([[f.status, f.message] for f in findings]))
 """
 
 
-def child(config_home, mode, what, path=None):
+def child(config_home, mode, what, path=None, timeout=60):
     env = {key: value for key, value in os.environ.items()
            if key not in ("XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS")
            and not key.startswith("MNEMOSYNE_")}
     if path is not None:
         env["PATH"] = str(path)
     done = subprocess.run([sys.executable, "-c", CHILD, str(config_home), mode, what],
-                          capture_output=True, text=True, env=env, timeout=60, check=False)
+                          capture_output=True, text=True, env=env, timeout=timeout, check=False)
     assert done.returncode == 0, done.stderr
     return [tuple(item) for item in json.loads(done.stdout)]
 
@@ -131,3 +131,17 @@ def test_the_timer_is_judged_only_when_units_are_installed(world, no_systemctl):
     install_units(world)
     found = child(world.tmp_path / "config", "report", "timer", no_systemctl)
     assert found[0][0] == "warn" and "not enabled" in found[0][1]
+
+
+def test_a_rewrite_never_writes_through_a_link_or_into_a_fifo(world, no_systemctl, tmp_path):
+    paths = install_units(world)
+    (paths.units / "mnemosyne@.service").write_text(f"{units.MARKER}\n[Service]\n")
+    (paths.units / "mnemosyne.target").unlink()
+    os.mkfifo(paths.units / "mnemosyne.target")
+    target = tmp_path / "elsewhere.timer"
+    target.write_text("mine")
+    (paths.units / "mnemosyne-doctor.timer").unlink()
+    (paths.units / "mnemosyne-doctor.timer").symlink_to(target)
+    found = child(world.tmp_path / "config", "fix", "unit_files", no_systemctl, timeout=20)
+    assert found[0][0] == "problem" and "not a regular file" in found[0][1]
+    assert target.read_text() == "mine"
