@@ -3,6 +3,7 @@ import pwd
 
 import pytest
 
+from mnemosyne.coord.worktrees import open_workspace
 from mnemosyne.doctor import root_check
 from tests.unit.doctor.conftest import snapshot
 
@@ -69,9 +70,12 @@ def test_the_worktrees_contents_are_the_users_own(world):
     (tree / "script.sh").chmod(0o755)
     assert [f.status for f in root_check.run(world.context(fix=True))] == ["ok"]
     assert (tree / "script.sh").stat().st_mode & 0o777 == 0o755
-    tree.chmod(0o755)  # the worktree directory itself is judged
+    tree.chmod(0o755)  # a worktree keeps the user's modes: worktrees/ is what guards it
+    assert [f.status for f in root_check.run(world.context(fix=True))] == ["ok"]
+    assert tree.stat().st_mode & 0o777 == 0o755
+    world.root.worktrees.chmod(0o755)
     found = by_status(root_check.run(world.context()))
-    assert "worktrees/a1b2c3d4 (0755)" in found["problem"].details["paths"]
+    assert found["problem"].details["paths"] == ["worktrees (0755)"]
 
 
 def test_fifos_and_odd_entries_are_findings_not_exceptions(world):
@@ -102,3 +106,12 @@ def test_a_huge_root_is_walked_only_so_far(world, monkeypatch):
         (world.root.queue / name).chmod(0o600)
     found = by_status(root_check.run(world.context()))
     assert "checked the first ones only" in found["warn"].message
+
+
+def test_a_live_instances_git_worktree_is_healthy_and_never_re_moded(git_world, git_repo):
+    path = open_workspace(git_world.root, "11111111", git_repo).path
+    git_world.live("11111111")
+    mode = path.stat().st_mode
+    findings = root_check.run(git_world.context(fix=True))
+    assert [f.status for f in findings] == ["ok"]
+    assert path.stat().st_mode == mode
