@@ -194,3 +194,12 @@ def test_branches_without_own_commits(root, git_repo, common):
     assert branches_without_own_commits(common) == ["mnemosyne/a0a0a0a0", "mnemosyne/d0d0d0d0"]
     run_git("checkout", "-q", "--detach", cwd=worked)
     assert "mnemosyne/c0c0c0c0" not in branches_without_own_commits(common)  # unique commit
+
+
+def test_many_changes_are_counted_and_a_few_named(root, git_repo, common):
+    path = make(root, git_repo)
+    for index in range(8):
+        (path / f"new{index}.txt").write_text("x")
+    audit = audit_worktree(path, common)
+    assert audit.details["changes_count"] == 8
+    assert audit.details["changes"] == [f"new{index}.txt" for index in range(5)]

@@ -204,3 +204,20 @@ def test_strays_are_never_moved_through_a_rejected_link(world, tmp_path):
     assert (world.root.queue / "junk.txt").read_text() == "dropped"
     assert any("could not be handled" in finding.message for finding in found(findings,
                                                                                "problem"))
+
+
+def test_an_expired_message_that_is_a_link_or_directory_goes_without_following(world,
+                                                                              tmp_path):
+    target = tmp_path / "precious"
+    target.mkdir()
+    (target / "file").write_text("keep")
+    old_ns = time.time_ns() - 10**13
+    link = world.root.queue / f"{old_ns:019d}-aaaaaaaa-all-00000001.json"
+    link.symlink_to(target)
+    directory = world.root.queue / f"{old_ns:019d}-aaaaaaaa-all-00000002.json"
+    directory.mkdir()
+    (directory / "inner").symlink_to(target)
+    findings = queue_check.run(world.context(cleanup_stale=True))
+    assert len(found(findings, "fixed")[0].details["files"]) == 2
+    assert os.listdir(world.root.queue) == []
+    assert (target / "file").read_text() == "keep"

@@ -126,3 +126,16 @@ def test_an_old_set_aside_directory_or_link_is_never_followed(world, tmp_path):
     assert target.read_text() == "keep"
     assert not os.path.lexists(link)
     assert directory.is_dir()
+
+
+def test_a_registry_that_is_a_link_is_set_aside_never_written_through(world, tmp_path):
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text('{"instances": {}}')
+    path = world.root.path / "process_registry.json"
+    path.symlink_to(outside)
+    findings = registry_check.run(world.context(cleanup_stale=True))
+    assert any(status == "fixed" for status, _ in statuses(findings))
+    assert outside.read_text() == '{"instances": {}}'
+    assert not path.is_symlink()
+    assert [p.is_symlink() for p in world.root.path.glob("process_registry.json.corrupt-*")] \
+        == [True]
