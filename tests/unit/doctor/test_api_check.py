@@ -13,12 +13,13 @@ class Health:
     """A real HTTP server on 127.0.0.1, port 0, answering /health as told."""
 
     def __init__(self, body, status=200):
-        self.body, self.status, self.requests = body, status, []
+        self.body, self.status, self.requests, self.headers = body, status, [], []
         health = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 health.requests.append(self.path)
+                health.headers.append(dict(self.headers))
                 raw = health.body if isinstance(health.body, bytes) else \
                     json.dumps(health.body).encode()
                 self.send_response(health.status)
@@ -70,6 +71,7 @@ def test_an_instance_answering_as_itself_is_ok(world, serve):
     before = snapshot(world.root.path)
     assert results(world, fix=True) == [("ok", "11111111")]
     assert server.requests == ["/health"]
+    assert not {name.lower() for name in server.headers[0]} & {"authorization", "cookie"}
     assert snapshot(world.root.path) == before
 
 

@@ -1,3 +1,4 @@
+import json
 import os
 import time
 
@@ -139,3 +140,19 @@ def test_a_registry_that_is_a_link_is_set_aside_never_written_through(world, tmp
     assert not path.is_symlink()
     assert [p.is_symlink() for p in world.root.path.glob("process_registry.json.corrupt-*")] \
         == [True]
+
+
+def test_entries_filed_under_names_that_are_not_ids_are_set_aside_by_the_fix(world):
+    world.live("11111111")
+    path = world.root.path / "process_registry.json"
+    data = json.loads(path.read_text())
+    data["instances"]["../../etc"] = {**data["instances"]["11111111"], "instance_id": "../../etc"}
+    data["instances"]["22222222"] = ["not", "an", "entry"]
+    path.write_text(json.dumps(data))
+    before = snapshot(world.root.path)
+    findings = registry_check.run(world.context())
+    assert snapshot(world.root.path) == before
+    assert ("ok", "1 live instance(s)") in statuses(findings)
+    registry_check.run(world.context(cleanup_stale=True))
+    assert set(json.loads(path.read_text())["instances"]) == {"11111111"}
+    assert list(world.root.path.glob("process_registry.json.invalid-*"))
