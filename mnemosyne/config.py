@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -314,7 +315,10 @@ def _read_config_file(path: Path, explicit: bool) -> dict[str, Any]:
     Raises ConfigError if the file is unreadable, not TOML, or names unknown keys.
     """
     try:
-        with path.open("rb") as handle:
+        # Without blocking: a FIFO planted as the file must not hang every command.
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ConfigError(str(path), ["not a regular file"])
             data = tomllib.load(handle)
     except FileNotFoundError:
         if explicit:

@@ -8,7 +8,8 @@ expires_at}. Rules:
   write/full assignment on the branch;
 - a coordinated claim is refused while another instance holds a live isolated one;
 - assignments of dead instances (see registry.py) and expired ones are released on every
-  change and ignored when judging.
+  change and ignored when judging; an instance whose entry does not verify is never taken
+  for dead here (it may sign with another secret), so its assignments stay.
 The file is replaced whole (temporary file, rename) on every change: claims are not rebuilt by
 heartbeats, so a torn in-place write would lose them all.
 An assignment that fails verification still blocks while its instance is alive (the safe side),
@@ -132,6 +133,8 @@ class BranchRegistry:
         if expires is not None and expires <= now:
             return False
         entry = entries.get(str(claim.get("instance_id")))
+        if entry is not None and not signing.verify(entry, self.registry.key):
+            return True  # an entry that does not verify may be another secret's: left alone
         probe = entry or {"instance_id": claim.get("instance_id"), "hostname": self.registry.host,
                           "pid": -1}
         return not self.registry.judge(probe, now).provably_dead

@@ -112,12 +112,14 @@ def _create_secret(path: Path) -> bytes:
 
 def _read_secret(path: Path) -> bytes:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
         raise UnsafeError(f"cannot use the secret file {path}: {error.strerror or error} "
                           "(it must be a regular file, not a symbolic link)") from None
     try:
         status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise UnsafeError(f"refusing the secret file {path}: it is not a regular file")
         if status.st_uid != os.geteuid():
             raise UnsafeError(f"refusing the secret file {path}: it belongs to user id "
                               f"{status.st_uid}")

@@ -41,10 +41,21 @@ def run(ctx: Context) -> list[Finding]:
     return [*_messages(ctx), *_rejected(ctx), *_cursors(ctx), *_locks(ctx)]
 
 
+def _is_directory(path: Path) -> bool:
+    """Return True if *path* is a real directory (not a link to one)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _names(directory: Path) -> list[str]:
+    """Return the names in *directory*; none if it is missing, a link or not a directory."""
+    if not _is_directory(directory):
+        return []  # a link is never followed out of the root (the root check reports it)
     try:
         return sorted(os.listdir(directory))
-    except FileNotFoundError:
+    except OSError:
         return []
 
 
@@ -112,6 +123,8 @@ def _messages(ctx: Context) -> list[Finding]:
 
     def move_aside(name: str) -> bool:
         source, target = queue / name, ctx.root.rejected / name
+        if not _is_directory(ctx.root.rejected):
+            return False  # never move anything through a link out of the root
         with contextlib.suppress(FileNotFoundError):
             if os.path.lexists(target):
                 set_aside(source, ctx.root.rejected, label="rejected")

@@ -1,7 +1,8 @@
 """The root check: the coordination directory is this user's, not a link, and private.
 
-Every directory under the root must be 0700 and every file 0600 (not looking inside the
-instances' worktrees, which hold the user's own files with the user's own modes): anything
+Every directory under the root must be 0700 and every file 0600 (not the instances'
+worktrees, which git makes with the user's own modes: the 0700 `worktrees/` keeps them private,
+and a live instance's worktree is never re-moded; their owner and links are judged): anything
 group- or world-accessible is a problem that `--fix` repairs with chmod, since instances
 create everything private and files dropped in from elsewhere (queue, rejected/) keep the
 mode they came with. Symbolic links inside the root and files of another user are reported,
@@ -38,7 +39,7 @@ def run(ctx: Context) -> list[Finding]:
             links.append(relative)
         elif status.st_uid != os.geteuid():
             foreign.append(relative)
-        elif stat.S_IMODE(status.st_mode) & 0o077:
+        elif stat.S_IMODE(status.st_mode) & 0o077 and path.parent != ctx.root.worktrees:
             loose.append((relative, path, stat.S_ISDIR(status.st_mode),
                           stat.S_IMODE(status.st_mode)))
     findings = []

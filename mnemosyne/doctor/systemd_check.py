@@ -11,7 +11,9 @@ Must not: start, stop or enable anything.
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -88,6 +90,8 @@ def _unit_files(ctx: Context) -> list[Finding]:
     stale = []
     for name, text in units.rendered_units().items():
         try:
+            if not stat.S_ISREG(os.lstat(paths.units / name).st_mode):
+                continue  # never read a FIFO (it would block) or follow a link
             installed = (paths.units / name).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
@@ -99,9 +103,23 @@ def _unit_files(ctx: Context) -> list[Finding]:
         return [ctx.finding(NAME, "problem", f"{len(stale)} installed unit file(s) differ from "
                             f"this version's: {listed(stale)} (mnemosyne systemd install "
                             "rewrites them)", files=stale)]
+    odd = [name for name in units.rendered_units() if _not_a_file(paths.units / name)]
+    if odd:  # install would write through a link, or block on a FIFO
+        return [ctx.finding(NAME, "problem", f"{len(stale)} installed unit file(s) differ from "
+                            f"this version's ({listed(stale)}), but {listed(odd)} is not a "
+                            "regular file: not rewritten", files=stale)]
     units.install(paths)
     return [ctx.finding(NAME, "fixed", f"rewrote {len(stale)} stale unit file(s) and reloaded "
                         f"the manager: {listed(stale)}", files=stale)]
+
+
+def _not_a_file(path: Path) -> bool:
+    try:
+        return not stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
 
 
 def _timer(ctx: Context) -> list[Finding]:

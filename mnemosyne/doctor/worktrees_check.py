@@ -11,6 +11,7 @@ Must not: touch the worktree of an instance that may still run, or delete a bran
 from __future__ import annotations
 
 import os
+import stat
 
 from mnemosyne.coord.worktree_audit import (
     audit_worktree,
@@ -30,9 +31,10 @@ def run(ctx: Context) -> list[Finding]:
     """Audit every left-behind worktree; remove the clean ones when allowed."""
     assert ctx.root is not None
     directory = ctx.root.worktrees
-    try:
-        names = sorted(os.listdir(directory))
-    except FileNotFoundError:
+    try:  # a link or a file in its place is never followed (the root check reports it)
+        names = sorted(os.listdir(directory)) if stat.S_ISDIR(os.lstat(directory).st_mode) \
+            else []
+    except OSError:
         names = []
     git = ctx.git()
     orphans = [name for name in names if ctx.gone(name)]
