@@ -54,7 +54,9 @@ def crash(daemon):
 def test_doctor_repairs_what_crashes_leave_and_never_touches_live_or_hung_instances(
         start_daemon, cli, git_repo, isolated_env):
     root = git_repo / ".mnemosyne"
-    start = {"env": IN_REPO, "cwd": git_repo}
+    # The instances keep messages an hour, doctor (default TTL) five minutes: the expired
+    # messages planted below are left for doctor, not deleted on sight by a live instance.
+    start = {"env": {**IN_REPO, "MNEMOSYNE_MESSAGE_TTL_S": "3600"}, "cwd": git_repo}
     live = start_daemon("--instance-id", "11111111", "--worktree", "always", "--with-api",
                         "--api-addr", "127.0.0.1:0", **start)
     hung = start_daemon("--instance-id", "22222222", "--worktree", "always", **start)
@@ -96,6 +98,8 @@ def test_doctor_repairs_what_crashes_leave_and_never_touches_live_or_hung_instan
         fixed = doctor(cli, "--fix", cwd=git_repo)
         document = report(fixed)
         assert fixed.returncode == 1, fixed.stdout  # only kept things and warnings remain
+        assert any(status == "fixed" and "4 message(s) older than the message TTL" in message
+                   for status, message in statuses(document, "queue")), fixed.stdout
         worktrees = statuses(document, "worktrees")
         assert any(status == "fixed" and "d1d1d1d1" in message for status, message in worktrees)
         kept = {message.split()[1]: message for status, message in worktrees
@@ -152,7 +156,7 @@ def _plant_leftovers(root: Path, isolated_env):
     data["instances"].update(deadbeef=reused, **{"0badf00d": forged})
     path.write_text(json.dumps(data))
     queue = root / "coordination_queue"
-    old_ns = time.time_ns() - 3600 * 10**9
+    old_ns = time.time_ns() - 2000 * 10**9
     (queue / f"{old_ns:019d}-aaaaaaaa-d4d4d4d4-00000001.json").write_text("{}")
     # Forged, oversized and foreign-mode messages to a crashed instance, long expired: doctor
     # judges messages by name and age only, never by reading them.
