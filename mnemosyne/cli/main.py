@@ -35,6 +35,7 @@ from mnemosyne.cli import (
     serve_command,
     show_command,
     systemd_command,
+    update_command,
     version_command,
 )
 from mnemosyne.config import LOG_LEVELS, resolve_settings
@@ -48,6 +49,7 @@ COMMANDS: dict[str, ModuleType] = {
     "recall": recall_command,
     "list": list_command,
     "show": show_command,
+    "update": update_command,
     "forget": forget_command,
     "link": link_command,
     "export": export_command,
