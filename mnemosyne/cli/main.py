@@ -29,6 +29,7 @@ from mnemosyne.cli import (
     instances_command,
     link_command,
     list_command,
+    mcp_command,
     recall_command,
     remember_command,
     send_command,
@@ -61,6 +62,7 @@ COMMANDS: dict[str, ModuleType] = {
     "doctor": doctor_command,
     "send": send_command,
     "inbox": inbox_command,
+    "mcp": mcp_command,
     "systemd": systemd_command,
     "version": version_command,
 }
