@@ -3,7 +3,8 @@
 It opens the shared store (no daemon needed), registers a new instance id (or the given one)
 of kind "mcp" with the working directory's worktree and branch, so `instances` and the
 dashboards show the agent, and answers JSON-RPC lines until stdin closes or SIGTERM/SIGINT
-(exit status 0). The registry heartbeat runs from the same loop, between messages. The
+(exit status 0). The registry heartbeat runs from the same loop, between messages, and also
+collects the instance's new messages for the `inbox` tool (so none expire in the queue). The
 default namespace of its tools is `project:<name of the main worktree's directory>` inside a
 git repository, else `global`. Nothing but JSON-RPC is written to stdout: logs go to stderr.
 Must not: print; stdio.py writes the protocol, logging the rest.
@@ -20,7 +21,6 @@ from typing import BinaryIO
 
 from mnemosyne.config import Settings
 from mnemosyne.coord.context import make_coordinator
-from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.identity import new_instance_id, validate_instance_id
 from mnemosyne.coord.root import GitLocation, locate_git
 from mnemosyne.daemon.signals import SignalQueue
@@ -85,6 +85,7 @@ def run_mcp_stdio(settings: Settings, instance_id: str | None = None,
                                  worktree_path=str(location.top) if location else None)
             session.coordinator = coordinator
             try:
+                session.collect_messages()
                 logger.info("MCP server on stdio: instance %s, namespace %s, root %s",
                             instance_id, session.default_namespace, coordinator.root.path)
 
@@ -95,7 +96,7 @@ def run_mcp_stdio(settings: Settings, instance_id: str | None = None,
                 reason = serve_stdio(McpServer(store), session, sys.stdin.fileno(),
                                      output or sys.stdout.buffer, wakeup=signals,
                                      stop_requested=stop_requested,
-                                     on_idle=lambda: heartbeat(coordinator),
+                                     on_idle=lambda: heartbeat(session),
                                      idle_interval_s=settings.heartbeat_interval_s)
                 logger.info("MCP server ends: %s", reason)
             finally:
@@ -105,9 +106,14 @@ def run_mcp_stdio(settings: Settings, instance_id: str | None = None,
     return 0
 
 
-def heartbeat(coordinator: CrossProcessCoordinator) -> None:
-    """Refresh the registry entry; a failure is logged and the server goes on (it retries)."""
+def heartbeat(session: McpSession) -> None:
+    """Refresh the registry entry and collect new messages for the `inbox` tool.
+
+    A failure is logged and the server goes on (the next turn retries).
+    """
     try:
-        coordinator.heartbeat()
+        if session.coordinator is not None:
+            session.coordinator.heartbeat()
+        session.collect_messages()
     except (MnemosyneError, OSError) as error:
         logger.warning("heartbeat failed: %s", error)

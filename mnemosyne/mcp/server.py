@@ -22,6 +22,7 @@ from typing import Any
 
 from mnemosyne import __version__
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
+from mnemosyne.coord.queue import Message
 from mnemosyne.errors import MnemosyneError
 from mnemosyne.mcp import protocol
 from mnemosyne.mcp.protocol import ProtocolError, Request
@@ -31,6 +32,7 @@ from mnemosyne.store.memories import MemoryStore
 logger = logging.getLogger(__name__)
 
 SERVER_NAME = "mnemosyne"
+MAX_INBOX = 1000
 INSTRUCTIONS = (
     "Mnemosyne is this project's shared memory and coordination service. At the start of a "
     "task call `context` (or read the `context` prompt) to load what earlier sessions learned; "
@@ -54,6 +56,22 @@ class McpSession:
     protocol_version: str | None = None
     client_info: dict[str, Any] | None = None
     initialized: bool = False
+    inbox: list[Message] = dataclasses.field(default_factory=list)
+
+    def collect_messages(self) -> int:
+        """Receive this instance's new messages into `inbox` (kept for the `inbox` tool).
+
+        A transport calls it when the session starts (which also starts the broadcast
+        cursor, so broadcasts sent from then on are kept) and then every few seconds, so that
+        messages wait here rather than expire in the queue. Keeps at most MAX_INBOX, dropping
+        the oldest. Return how many arrived.
+        """
+        if self.coordinator is None or self.coordinator.entry is None:
+            return 0
+        arrived = self.coordinator.receive_messages()
+        self.inbox.extend(arrived)
+        del self.inbox[:-MAX_INBOX]
+        return len(arrived)
 
     @property
     def instance_id(self) -> str | None:
@@ -149,7 +167,8 @@ class McpServer:
 
     def tool_context(self, session: McpSession) -> ToolContext:
         """Return what a tool call of *session* may use."""
-        return ToolContext(self.store, session.default_namespace, session.coordinator)
+        return ToolContext(self.store, session.default_namespace, session.coordinator,
+                           session.inbox)
 
     def list_tools(self, params: dict[str, Any], session: McpSession) -> dict[str, Any]:
         """Return every tool (there is one page: the cursor is ignored)."""

@@ -23,7 +23,7 @@ from typing import Any
 from mnemosyne.coord.branches import INTENTS, MODES, validate_branch_name
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.identity import validate_instance_id
-from mnemosyne.coord.queue import validate_message_type
+from mnemosyne.coord.queue import Message, validate_message_type
 from mnemosyne.errors import MnemosyneError, NotFoundError, UnavailableError, UsageError
 from mnemosyne.mcp.validation import validate
 from mnemosyne.store import model
@@ -46,6 +46,8 @@ class ToolContext:
     store: MemoryStore
     default_namespace: str = "global"
     coordinator: CrossProcessCoordinator | None = None
+    # Messages received for this instance but not yet handed to the agent (see server.py).
+    inbox: list[Message] = dataclasses.field(default_factory=list)
 
     def require_coordinator(self) -> CrossProcessCoordinator:
         """Return the coordinator. Raises UnavailableError when this server has none."""
@@ -274,19 +276,23 @@ def build_context(context: ToolContext, namespace: str | None = None,
                   limit: int = 20) -> dict[str, Any]:
     """Return the memories an agent should load at start, bounded in number and size.
 
-    In order: the project namespace's most important (then newest) memories, its newest ones,
-    and the most important global ones, each memory once, at most *limit* and about
-    CONTEXT_MAX_CHARACTERS of content. Raises UsageError for a bad namespace.
+    In order: the project namespace's most important (then newest) memories (about half of
+    *limit*), its newest ones not already chosen (a quarter), and the most important global
+    ones (a quarter); each memory once, at most *limit* and CONTEXT_MAX_CHARACTERS of content.
+    Raises UsageError for a bad namespace.
     """
     project = model.validate_namespace(namespace or context.default_namespace)
+    recent_share = max(1, limit // 4)
+    global_share = max(1, limit // 4) if project != "global" else 0
+    important_share = max(1, limit - recent_share - global_share)
     sections: list[tuple[str, list[Memory]]] = [
         ("important", [hit.memory for hit in recall(context.store, make_recall_query(
-            "", namespace=project, limit=limit))]),
-        ("recent", context.store.list(project, limit=max(1, limit // 4))),
+            "", namespace=project, limit=important_share))]),
+        ("recent", context.store.list(project, limit=recent_share + important_share)),
     ]
-    if project != "global":
+    if global_share:
         sections.append(("global", [hit.memory for hit in recall(context.store, make_recall_query(
-            "", namespace="global", limit=max(1, limit // 2)))]))
+            "", namespace="global", limit=global_share))]))
     chosen: dict[str, dict[str, Any]] = {}
     size, truncated = 0, False
     for section, memories in sections:
@@ -377,7 +383,8 @@ def run_send(context: ToolContext, arguments: dict[str, Any]) -> Result:
 def run_inbox(context: ToolContext, arguments: dict[str, Any]) -> Result:
     """Return the messages that arrived for this instance since the last call."""
     coordinator = context.require_coordinator()
-    messages = coordinator.receive_messages()
+    messages = [*context.inbox, *coordinator.receive_messages()]
+    context.inbox.clear()
     lines = [f"- {message.timestamp} from {message.from_agent} to {message.to_agent or 'all'} "
              f"{message.message_type}: {json.dumps(message.payload, ensure_ascii=False)}"
              for message in messages]
