@@ -8,6 +8,7 @@ one repository see each other, message each other and cannot both claim one bran
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -94,10 +95,8 @@ class StdioServer:
                 pass
         self.process.wait()
         for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 stream.close()
-            except (OSError, ValueError):
-                pass
 
 
 @pytest.fixture
