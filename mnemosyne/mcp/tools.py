@@ -522,3 +522,24 @@ TOOLS: tuple[Tool, ...] = (
          run_release_branch),
 )
 TOOLS_BY_NAME = {tool.name: tool for tool in TOOLS}
+
+
+def describe_arguments(tool: Tool) -> str:
+    """Return *tool*'s arguments in one line: `name` (type, required), for the docs."""
+    schema = tool.input_schema
+    required = set(schema.get("required", ()))
+    parts = []
+    for name, item in schema["properties"].items():
+        kind = item.get("type", "any JSON")
+        if isinstance(kind, list):
+            kind = " or ".join(kind)
+        if "enum" in item:
+            kind = " / ".join(item["enum"]) if len(item["enum"]) <= 3 else "memory type" \
+                if item["enum"] == list(model.MEMORY_TYPES) else "link type"
+        elif kind == "array" and "items" in item:
+            inner = item["items"]
+            kind = "memory types" if "enum" in inner else f"array of {inner.get('type')}"
+        elif kind == "integer" and "minimum" in item and "maximum" in item:
+            kind = f"integer {item['minimum']}..{item['maximum']}"
+        parts.append(f"`{name}` ({kind}{', required' if name in required else ''})")
+    return ", ".join(parts) or "none"
