@@ -383,8 +383,9 @@ def run_send(context: ToolContext, arguments: dict[str, Any]) -> Result:
 def run_inbox(context: ToolContext, arguments: dict[str, Any]) -> Result:
     """Return the messages that arrived for this instance since the last call."""
     coordinator = context.require_coordinator()
-    messages = [*context.inbox, *coordinator.receive_messages()]
-    context.inbox.clear()
+    waiting = context.inbox[:]
+    del context.inbox[:len(waiting)]  # what another thread appends meanwhile stays
+    messages = [*waiting, *coordinator.receive_messages()]
     lines = [f"- {message.timestamp} from {message.from_agent} to {message.to_agent or 'all'} "
              f"{message.message_type}: {json.dumps(message.payload, ensure_ascii=False)}"
              for message in messages]
