@@ -72,11 +72,15 @@ class Tool:
     handler: Handler
 
     def definition(self, structured: bool = True) -> dict[str, Any]:
-        """Return the tool's `tools/list` entry (outputSchema only when *structured*)."""
-        entry = {"name": self.name, "title": self.title, "description": self.description,
+        """Return the tool's `tools/list` entry.
+
+        *structured* (protocol 2025-06-18) adds its title and outputSchema, which earlier
+        revisions do not define.
+        """
+        entry = {"name": self.name, "description": self.description,
                  "inputSchema": self.input_schema}
         if structured:
-            entry["outputSchema"] = self.output_schema
+            entry.update(title=self.title, outputSchema=self.output_schema)
         return entry
 
     def call(self, context: ToolContext, arguments: Any) -> dict[str, Any]:
