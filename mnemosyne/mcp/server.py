@@ -144,7 +144,7 @@ class McpServer:
                     "prompts/list": self.list_prompts, "prompts/get": self.get_prompt}
         handler = handlers.get(method)
         if handler is None:
-            raise ProtocolError(protocol.METHOD_NOT_FOUND, f"method not found: {method}")
+            raise ProtocolError(protocol.METHOD_NOT_FOUND, f"method not found: {method[:100]!r}")
         return handler(params, session)
 
     def initialize(self, params: dict[str, Any], session: McpSession) -> dict[str, Any]:
@@ -182,7 +182,7 @@ class McpServer:
             raise ProtocolError(protocol.INVALID_PARAMS, "tools/call needs a tool name")
         tool = TOOLS_BY_NAME.get(name)
         if tool is None:
-            raise ProtocolError(protocol.INVALID_PARAMS, f"unknown tool: {name} (known: "
+            raise ProtocolError(protocol.INVALID_PARAMS, f"unknown tool: {name[:100]!r} (known: "
                                                          f"{', '.join(TOOLS_BY_NAME)})")
         result = tool.call(self.tool_context(session), params.get("arguments"))
         if not protocol.has_structured_output(session.protocol_version):
@@ -196,7 +196,8 @@ class McpServer:
     def get_prompt(self, params: dict[str, Any], session: McpSession) -> dict[str, Any]:
         """Return the `context` prompt's text. Raises ProtocolError for bad params."""
         if params.get("name") != "context":
-            raise ProtocolError(protocol.INVALID_PARAMS, f"unknown prompt: {params.get('name')}")
+            raise ProtocolError(protocol.INVALID_PARAMS,
+                                f"unknown prompt: {str(params.get('name'))[:100]!r}")
         arguments = params.get("arguments") or {}
         if not isinstance(arguments, dict) or set(arguments) - {"namespace"} or not all(
                 isinstance(value, str) for value in arguments.values()):
