@@ -161,6 +161,15 @@ def test_registered_while_running_and_gone_after_sigterm(start_mcp, cli):
     assert_only_json_rpc(server.raw)
 
 
+def test_sigint_ends_it_with_status_0(start_mcp, cli):
+    server = start_mcp()
+    server.initialize()
+    os.killpg(server.process.pid, signal.SIGINT)
+    assert server.process.wait(15) == 0
+    assert json.loads(cli("instances", "--format", "json").ok().stdout) == []
+    assert_only_json_rpc(server.raw)
+
+
 def test_a_taken_instance_id_is_a_one_line_error(start_mcp, cli):
     first = start_mcp("--instance-id", "abcdef12")
     first.initialize()
