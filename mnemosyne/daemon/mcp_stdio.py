@@ -13,7 +13,6 @@ Must not: print; stdio.py writes the protocol, logging the rest.
 from __future__ import annotations
 
 import logging
-import re
 import signal
 import sys
 from pathlib import Path
@@ -26,23 +25,13 @@ from mnemosyne.coord.root import GitLocation, locate_git
 from mnemosyne.daemon.signals import SignalQueue
 from mnemosyne.errors import MnemosyneError
 from mnemosyne.logs import set_instance_context
-from mnemosyne.mcp.server import McpServer, McpSession
+from mnemosyne.mcp.server import McpServer, McpSession, project_namespace
 from mnemosyne.mcp.stdio import serve_stdio
 from mnemosyne.store import open_memory_store
-from mnemosyne.store.model import NAMESPACE_RE
 
 logger = logging.getLogger(__name__)
 
 INSTANCE_KIND = "mcp"
-
-
-def project_namespace(location: GitLocation | None) -> str:
-    """Return `project:<main worktree's directory name>` (made valid), or `global`."""
-    if location is None:
-        return "global"
-    name = re.sub(r"[^A-Za-z0-9._-]", "-", location.main_worktree.name).lstrip("._-")[:64]
-    namespace = f"project:{name}"
-    return namespace if name and NAMESPACE_RE.fullmatch(namespace) else "global"
 
 
 def current_branch(location: GitLocation | None) -> str | None:

@@ -8,7 +8,8 @@ Methods: initialize (protocol version negotiation), notifications/initialized, p
 tools/list, tools/call, prompts/list, prompts/get. Requests before `initialize` are answered
 as the newest version would (a stateless HTTP transport may skip the handshake).
 `McpSession` holds what one connection negotiated (version, client info) and what its tools
-use: the default namespace and the coordinator of the agent's registered instance (None: the
+use: the default namespace (`project_namespace` of the agent's or instance's git location)
+and the coordinator of the agent's registered instance (None: the
 coordination tools answer that coordination is not available). It is safe to call `handle`
 from several threads at once for different sessions; one session's calls should not overlap.
 Must not: read or write a transport (stdio.py, the API) or register instances.
@@ -18,16 +19,19 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from typing import Any
 
 from mnemosyne import __version__
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.queue import Message
+from mnemosyne.coord.root import GitLocation
 from mnemosyne.errors import MnemosyneError
 from mnemosyne.mcp import protocol
 from mnemosyne.mcp.protocol import ProtocolError, Request
 from mnemosyne.mcp.tools import TOOLS, TOOLS_BY_NAME, ToolContext, build_context, render_context
 from mnemosyne.store.memories import MemoryStore
+from mnemosyne.store.model import NAMESPACE_RE
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +81,15 @@ class McpSession:
     def instance_id(self) -> str | None:
         """The id of the instance this session acts as, if any."""
         return None if self.coordinator is None else self.coordinator.instance_id
+
+
+def project_namespace(location: GitLocation | None) -> str:
+    """Return `project:<main worktree's directory name>` (made valid), or `global`."""
+    if location is None:
+        return "global"
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", location.main_worktree.name).lstrip("._-")[:64]
+    namespace = f"project:{name}"
+    return namespace if name and NAMESPACE_RE.fullmatch(namespace) else "global"
 
 
 class McpServer:

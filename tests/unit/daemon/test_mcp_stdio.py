@@ -2,21 +2,13 @@ from pathlib import Path
 
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.root import GitLocation, locate_git, prepare_root
-from mnemosyne.daemon.mcp_stdio import current_branch, heartbeat, project_namespace
-from mnemosyne.mcp.server import McpSession
+from mnemosyne.daemon.mcp_stdio import current_branch, heartbeat
+from mnemosyne.mcp.server import McpSession, project_namespace
 from tests.helpers import run_git
 
 
 def location(top: Path) -> GitLocation:
     return GitLocation(top, top / ".git", in_linked_worktree=False, top=top)
-
-
-def test_project_namespace_is_the_main_worktree_directory(tmp_path):
-    assert project_namespace(None) == "global"
-    assert project_namespace(location(tmp_path / "my-app")) == "project:my-app"
-    assert project_namespace(location(tmp_path / "My App (v2)")) == "project:My-App--v2-"
-    assert project_namespace(location(tmp_path / "...")) == "global"
-    assert project_namespace(location(tmp_path / ("x" * 100))) == "project:" + "x" * 64
 
 
 def test_current_branch_in_main_and_linked_worktrees(tmp_path):

@@ -1,9 +1,9 @@
 import pytest
 
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
-from mnemosyne.coord.root import prepare_root
+from mnemosyne.coord.root import GitLocation, prepare_root
 from mnemosyne.mcp import protocol
-from mnemosyne.mcp.server import McpServer, McpSession
+from mnemosyne.mcp.server import McpServer, McpSession, project_namespace
 from mnemosyne.mcp.tools import TOOLS
 
 
@@ -148,3 +148,14 @@ def test_collect_messages_keeps_them_for_the_inbox_tool(server, tmp_path):
         other.unregister()
     assert McpSession().collect_messages() == 0
 
+
+def location(top):
+    return GitLocation(top, top / ".git", in_linked_worktree=False, top=top)
+
+
+def test_project_namespace_is_the_main_worktree_directory(tmp_path):
+    assert project_namespace(None) == "global"
+    assert project_namespace(location(tmp_path / "my-app")) == "project:my-app"
+    assert project_namespace(location(tmp_path / "My App (v2)")) == "project:My-App--v2-"
+    assert project_namespace(location(tmp_path / "...")) == "global"
+    assert project_namespace(location(tmp_path / ("x" * 100))) == "project:" + "x" * 64
