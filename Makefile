@@ -8,7 +8,7 @@ FLOOR_VENV ?= .venv-floor
 FLOOR_STAMP := $(FLOOR_VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: serve test test-floor bench lint clean
+.PHONY: serve test test-floor bench lint clean mcp-node
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,13 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The official MCP TypeScript SDK client for tests/clients/test_typescript_sdk.py (needs npm).
+mcp-node: tests/mcp_node/node_modules/.installed-stamp
+
+tests/mcp_node/node_modules/.installed-stamp: tests/mcp_node/package.json tests/mcp_node/package-lock.json
+	cd tests/mcp_node && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 bench: $(STAMP)
 	@$(BIN)/python -m bench
 
@@ -38,4 +45,5 @@ test-floor: $(FLOOR_STAMP)
 	$(FLOOR_VENV)/bin/python -m pytest -p no:cacheprovider tests/unit tests/integration $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) $(FLOOR_VENV) .pytest_cache .coverage .coverage.* build *.egg-info
+	rm -rf $(VENV) $(FLOOR_VENV) .pytest_cache .coverage .coverage.* build *.egg-info \
+		tests/mcp_node/node_modules

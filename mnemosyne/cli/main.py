@@ -29,12 +29,14 @@ from mnemosyne.cli import (
     instances_command,
     link_command,
     list_command,
+    mcp_command,
     recall_command,
     remember_command,
     send_command,
     serve_command,
     show_command,
     systemd_command,
+    update_command,
     version_command,
 )
 from mnemosyne.config import LOG_LEVELS, resolve_settings
@@ -48,6 +50,7 @@ COMMANDS: dict[str, ModuleType] = {
     "recall": recall_command,
     "list": list_command,
     "show": show_command,
+    "update": update_command,
     "forget": forget_command,
     "link": link_command,
     "export": export_command,
@@ -59,6 +62,7 @@ COMMANDS: dict[str, ModuleType] = {
     "doctor": doctor_command,
     "send": send_command,
     "inbox": inbox_command,
+    "mcp": mcp_command,
     "systemd": systemd_command,
     "version": version_command,
 }

@@ -84,6 +84,7 @@ def render_mnemosyne_1() -> str:
     text.append(".SH EXIT STATUS\n")
     text += [f".TP\n.B {code.value}\n{escape(code.describe())}\n" for code in ExitCode]
     text.append(http_api_section())
+    text.append(mcp_section())
     text.append(".SH ENVIRONMENT\n")
     for setting in SETTINGS:
         for variable in setting.env:
@@ -98,6 +99,21 @@ def render_mnemosyne_1() -> str:
                 "next to the database\n")
     text.append(".SH SEE ALSO\n\\fBmnemosyne\\-dash\\fR(1), \\fBmnemosyne.conf\\fR(5), "
                 "\\fBsqlite3\\fR(1)\n")
+    return "".join(text)
+
+
+def mcp_section() -> str:
+    """Return the MCP TOOLS section of mnemosyne(1), from the tool definitions."""
+    from mnemosyne.mcp.tools import TOOLS, describe_arguments  # noqa: PLC0415
+
+    text = [".SH MCP TOOLS\n" + paragraphs(
+        "\"mnemosyne mcp\" answers the Model Context Protocol on standard input and output "
+        "(e.g. \"claude mcp add mnemosyne -- mnemosyne mcp\"; see the README for VS Code, "
+        "Cursor and Codex). Each tool's input schema is strict; errors are tool results with "
+        "isError true. The prompt \"context\" gives the same pack as the context tool.")]
+    for tool in TOOLS:
+        text.append(f".TP\n.B {tool.name}\n{escape(tool.description)} Arguments: "
+                    f"{escape(describe_arguments(tool).replace('`', ''))}.\n")
     return "".join(text)
 
 

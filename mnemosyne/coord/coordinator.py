@@ -27,6 +27,8 @@ from mnemosyne.coord.root import CoordinationRoot
 logger = logging.getLogger(__name__)
 
 ENTRY_FIELDS = ("api_url", "worktree_path", "branch", "systemd_unit")
+# Written only when given: `kind` says what runs as the instance ("mcp" for an MCP server).
+OPTIONAL_ENTRY_FIELDS = ("kind",)
 
 
 class CrossProcessCoordinator:
@@ -51,12 +53,12 @@ class CrossProcessCoordinator:
     def register(self, **fields: Any) -> dict[str, Any]:
         """Take the liveness lock and write this instance's entry; return the entry.
 
-        *fields* sets api_url, worktree_path, branch or systemd_unit.
+        *fields* sets api_url, worktree_path, branch, systemd_unit or kind.
         Raises ConflictError if a live instance already holds this id, UnsafeError if the
         registry file is a symbolic link or another user's (a running instance sets such a
         file aside instead), UnavailableError if it cannot be written.
         """
-        unknown = set(fields) - set(ENTRY_FIELDS)
+        unknown = set(fields) - set(ENTRY_FIELDS) - set(OPTIONAL_ENTRY_FIELDS)
         if unknown:
             raise TypeError(f"unknown registry fields: {sorted(unknown)}")
         self.lock.acquire()

@@ -1,4 +1,4 @@
-"""Store, fetch, list, forget and link memories in the shared database.
+"""Store, fetch, list, update, forget and link memories in the shared database.
 
 Validation happens before any transaction starts, so bad input never touches stored data.
 Must not: rank search results (recall.py) or read and write files (transfer.py).
@@ -180,6 +180,55 @@ class MemoryStore:
             parameters = (model.validate_namespace(namespace),)
         return self.database.read(lambda connection: connection.execute(
             sql, parameters).fetchall()[0][0])
+
+    def update(self, id_or_prefix: str, *, content: str | None = None,
+               summary: str | None = None, importance: int | str | None = None,
+               tags: str | Iterable[str] | None = None, memory_type: str | None = None,
+               archived: bool | None = None) -> Memory:
+        """Change the given fields of one memory in one write transaction; return it updated.
+
+        None leaves a field as it is; `archived` True archives, False unarchives. The change
+        time (`updated_at`) is set only when some value really changes.
+        Raises UsageError for invalid input or when nothing is given (nothing is written),
+        NotFoundError if the memory does not exist (or was deleted meanwhile).
+        """
+        changes: dict[str, Any] = {}
+        if content is not None:
+            changes["content"] = model.validate_content(content, self.max_content_bytes)
+        if summary is not None:
+            changes["summary"] = model.validate_summary(summary)
+        if importance is not None:
+            changes["importance"] = model.validate_importance(importance)
+        if tags is not None:
+            changes["tags"] = json.dumps(list(model.parse_tags(tags)))
+        if memory_type is not None:
+            changes["memory_type"] = model.validate_memory_type(memory_type)
+        if archived is not None:
+            if not isinstance(archived, bool):
+                raise UsageError(f"archived must be true or false, not {archived!r}")
+            changes["archived"] = int(archived)
+        if not changes:
+            raise UsageError("nothing to update: give content, summary, importance, tags, "
+                             "type, or archive/unarchive")
+        memory_id = self.resolve_id(id_or_prefix)
+
+        def change(connection: apsw.Connection) -> Memory:
+            rows = connection.execute(f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id=?",
+                                      (memory_id,)).fetchall()
+            if not rows:
+                raise NotFoundError(f"no memory with id {id_or_prefix}")
+            current = memory_values(memory_from_row(rows[0]))
+            columns = MEMORY_COLUMNS.replace(" ", "").split(",")
+            differing = {column: value for column, value in changes.items()
+                         if current[columns.index(column)] != value}
+            if differing:
+                assignments = ", ".join(f"{column}=?" for column in differing)
+                connection.execute(f"UPDATE memories SET {assignments}, updated_at=? WHERE id=?",
+                                   (*differing.values(), model.utc_now(), memory_id))
+            return memory_from_row(connection.execute(
+                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id=?", (memory_id,)).fetchall()[0])
+
+        return self.database.write(change)
 
     def forget(self, id_or_prefix: str) -> Memory:
         """Delete one memory (and its links); return what was deleted.

@@ -21,6 +21,8 @@ FORBIDDEN_IMPORTS = {
                          "mnemosyne.doctor"),
     "mnemosyne/api/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.dash",
                        "mnemosyne.doctor"),
+    "mnemosyne/mcp/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api",
+                       "mnemosyne.dash", "mnemosyne.doctor"),
     "mnemosyne/dash/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api",
                         "mnemosyne.store", "mnemosyne.doctor"),
     "mnemosyne/daemon/": ("mnemosyne.cli", "mnemosyne.doctor"),

@@ -33,3 +33,11 @@ def test_settings_table_matches_the_settings():
 
 def test_quick_start_names_the_two_commands():
     assert "make serve" in README and "make test" in README
+
+
+def test_mcp_tool_table_matches_the_tools():
+    from mnemosyne.mcp.tools import TOOLS, describe_arguments  # noqa: PLC0415
+
+    expected = [f"| `{tool.name}` | {describe_arguments(tool)} | {tool.description} |"
+                for tool in TOOLS]
+    assert section("mcp-tools") == expected

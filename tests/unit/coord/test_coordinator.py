@@ -95,3 +95,13 @@ def test_peers_judged_from_the_heartbeat_read(root):
     me.heartbeat()
     assert me.active_processes(fresh=False) == []
     me.unregister()
+
+
+def test_register_writes_kind_only_when_given(root):
+    plain = CrossProcessCoordinator(root, "a1b2c3d4", KEY)
+    assert "kind" not in plain.register()
+    agent = CrossProcessCoordinator(root, "b1b2c3d4", KEY)
+    assert agent.register(kind="mcp")["kind"] == "mcp"
+    assert [view.state for view in agent.instances()] == ["live", "live"]
+    with pytest.raises(TypeError):
+        CrossProcessCoordinator(root, "c1b2c3d4", KEY).register(colour="red")

@@ -92,3 +92,43 @@ def test_link_rules(store):
         store.link(a.id, "0123abcd", "related")
     store.forget(a.id)
     assert store.get(b.id).superseded_by is None
+
+
+def test_update_changes_the_given_fields_in_one_transaction(store):
+    memory = store.remember("old text", namespace="project:x", importance=3, tags="a",
+                            memory_type="note", summary="old")
+    updated = store.update(memory.id[:8], content="new text", summary="new", importance=9,
+                           tags=["b", "c"], memory_type="decision")
+    assert (updated.content, updated.summary, updated.importance, updated.tags,
+            updated.memory_type) == ("new text", "new", 9, ("b", "c"), "decision")
+    assert updated.namespace == "project:x" and updated.created_at == memory.created_at
+    assert updated.updated_at > memory.updated_at
+    assert store.get(memory.id) == updated
+    # The full-text index follows the new content.
+    rows = store.database.read(lambda c: c.execute(
+        "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH 'new'").fetchall())
+    assert rows[0][0] == 1
+
+
+def test_update_archives_and_unarchives(store):
+    memory = store.remember("to archive")
+    assert store.update(memory.id, archived=True).archived is True
+    assert store.list() == []
+    assert store.update(memory.id, archived=False).archived is False
+    assert [m.id for m in store.list()] == [memory.id]
+
+
+def test_update_without_a_real_change_keeps_the_change_time(store):
+    memory = store.remember("same", importance=4)
+    assert store.update(memory.id, importance=4) == memory
+
+
+def test_update_refuses_bad_input_and_missing_memories(store):
+    memory = store.remember("keep")
+    for kwargs in ({}, {"importance": 0}, {"memory_type": "nope"}, {"tags": "a b"},
+                   {"content": " "}, {"summary": ""}, {"archived": "yes"}):
+        with pytest.raises(UsageError):
+            store.update(memory.id, **kwargs)
+    assert store.get(memory.id) == memory
+    with pytest.raises(NotFoundError):
+        store.update("deadbeef", importance=2)

@@ -1,0 +1,1 @@
+"""Official MCP client SDKs (test dependencies) against `mnemosyne mcp`."""
