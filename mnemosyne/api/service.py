@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from mnemosyne.api.access import HostCheck, TokenCheck
 from mnemosyne.api.events import EventHub
-from mnemosyne.api.front import FrontApp
+from mnemosyne.api.front import FrontApp, WsgiApp
 from mnemosyne.api.gate import GateLimits
 from mnemosyne.api.health import Check, DatabaseProbe, HealthEndpoint
 from mnemosyne.api.ports import ApiAddress, bind_first_free
@@ -59,8 +59,11 @@ def check_exposure(address: ApiAddress, token: str | None) -> None:
 
 def start_api(settings: Settings, instance_id: str, store: MemoryStore,
               instances: Callable[[], list[dict[str, Any]]],
-              checks: tuple[Check, ...] = (), *, token: str | None) -> Api | None:
+              checks: tuple[Check, ...] = (), *, token: str | None,
+              routes: Mapping[str, WsgiApp] | None = None) -> Api | None:
     """Bind, build and start the API; return it, or None if every port is in use.
+
+    *routes* are more paths served after the access checks, as /health is (e.g. /mcp).
 
     Raises UsageError for an exposed address without a token, UnavailableError if the address
     cannot be bound at all.
@@ -77,7 +80,8 @@ def start_api(settings: Settings, instance_id: str, store: MemoryStore,
         health = HealthEndpoint(hub, bound.port, DatabaseProbe(
             settings.db_path, waited_s=store.database.oldest_write_s), checks)
         app = FrontApp({"/health": health,
-                        "/events": EventStream(hub, settings.api_keepalive_s)},
+                        "/events": EventStream(hub, settings.api_keepalive_s),
+                        **(routes or {})},
                        build_application(context), TokenCheck(token, bound.port),
                        HostCheck(bound.host, settings.api_allowed_hosts))
         limits = GateLimits(settings.api_header_timeout_s, settings.api_body_timeout_s,

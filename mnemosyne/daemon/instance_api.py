@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mnemosyne.config import Settings
@@ -20,10 +21,12 @@ from mnemosyne.coord.context import api_token
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.inotify import WRITES, DirectoryWatch
 from mnemosyne.coord.queue import Message
+from mnemosyne.coord.root import locate_git
 from mnemosyne.daemon.loop import InstanceLoop
 from mnemosyne.store.memories import MemoryStore
 
 if TYPE_CHECKING:
+    from mnemosyne.api.front import WsgiApp
     from mnemosyne.api.service import Api
     from mnemosyne.daemon.publisher import EventPublisher
 
@@ -39,6 +42,23 @@ def refuse_exposed_api(settings: Settings) -> None:
     from mnemosyne.api.service import check_exposure  # noqa: PLC0415
 
     check_exposure(ApiAddress.parse(settings.api_addr), settings.api_token)
+
+
+def mcp_endpoint(settings: Settings, store: MemoryStore, coordinator: CrossProcessCoordinator,
+                 inbox: list[Message]) -> WsgiApp:
+    """Return the /mcp endpoint: the MCP core acting as this instance, sessions sharing *inbox*.
+
+    The default namespace is the project of the directory the instance works in (its
+    worktree, if it has one).
+    """
+    from mnemosyne.api.mcp_http import McpHttpEndpoint  # noqa: PLC0415 - only with --with-api
+    from mnemosyne.mcp.server import McpServer, McpSession, project_namespace  # noqa: PLC0415
+
+    namespace = project_namespace(locate_git(Path.cwd()))
+    return McpHttpEndpoint(
+        McpServer(store),
+        lambda: McpSession(default_namespace=namespace, coordinator=coordinator, inbox=inbox),
+        settings.api_max_body_bytes)
 
 
 @dataclasses.dataclass
@@ -64,6 +84,7 @@ class InstanceApi:
         """
         from mnemosyne.api.service import start_api  # noqa: PLC0415 - only with --with-api
         from mnemosyne.daemon.publisher import EventPublisher  # noqa: PLC0415
+        from mnemosyne.mcp.server import MAX_INBOX  # noqa: PLC0415
         from mnemosyne.store.changes import ChangeFeed  # noqa: PLC0415
 
         db_path = settings.db_path
@@ -72,9 +93,11 @@ class InstanceApi:
         # an inotify event behind, so none falls between the two.
         wal_watch = DirectoryWatch.open(db_path.parent, WRITES, f"{db_path.name}-wal")
         feed = ChangeFeed(store.database)
+        inbox: list[Message] = []  # what the loop receives, for the MCP `inbox` tool
         api = start_api(settings, coordinator.instance_id, store,
                         lambda: [view.to_dict() for view in coordinator.instances()],
-                        checks=(loop.health_problem,), token=token)
+                        checks=(loop.health_problem,), token=token,
+                        routes={"/mcp": mcp_endpoint(settings, store, coordinator, inbox)})
         if api is None:
             if wal_watch is not None:
                 wal_watch.close()
@@ -100,6 +123,8 @@ class InstanceApi:
         def on_message(message: Message) -> None:
             log_message(message)
             publisher.message_received(message)
+            inbox.append(message)
+            del inbox[:-MAX_INBOX]
 
         loop.on_message = on_message
         return cls(api, publisher, wal_watch)
