@@ -7,6 +7,11 @@ store and recall memories (default namespace: project:<repository name>, or glob
 repository), give the project's context, and let the agent see the other instances, message
 them and claim branches. Only JSON-RPC lines are written to stdout; logs go to stderr. It
 exits with status 0 when stdin closes or on SIGTERM/SIGINT.
+
+The same tools are served over MCP's Streamable HTTP transport at /mcp by every instance
+started with `serve --with-api`, behind the API token (send `Authorization: Bearer TOKEN`,
+the content of ~/.config/mnemosyne/api-token): e.g. `claude mcp add --transport http
+mnemosyne http://127.0.0.1:3000/mcp --header "Authorization: Bearer TOKEN"`.
 """
 
 from __future__ import annotations
