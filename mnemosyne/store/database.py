@@ -1,20 +1,14 @@
-"""The shared database: pooled connections, migrations on open, reads and retried writes.
+"""The shared database: per-thread connections, migrations on open, reads and retried writes.
 
-One `Database` per process. A read or write takes a connection (with its writer-lock
-descriptor) from a pool for its duration and gives it back; a call made inside another on the
-same thread gets the same connection. The pool hands out the most recently returned one
-first: a server with fifty threads then works on the few connections whose page caches are
-warm, instead of one cold cache per thread (which made a recall at 100,000 memories half again
-as slow in a daemon as in a single-threaded process).
+One `Database` per process; each thread gets its own APSW connection and writer-lock descriptor.
 Must not: know about memories (memories.py) or the command line.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -39,7 +33,6 @@ class Database:
         self.write_deadline_s = write_deadline_s
         self._local = threading.local()
         self._all: list[tuple[apsw.Connection, WriterLock]] = []
-        self._idle: list[tuple[apsw.Connection, WriterLock]] = []  # most recently used last
         self._all_guard = threading.Lock()
         self._pending_writes: dict[int, float] = {}  # id of a write call -> when it started
         self.wal_lock = WalLock(path)
@@ -62,51 +55,42 @@ class Database:
             raise
         return database
 
-    @contextlib.contextmanager
-    def _state(self) -> Iterator[tuple[apsw.Connection, WriterLock]]:
-        """Lend a connection and its writer lock for one call (the same one when nested)."""
-        held = getattr(self._local, "held", None)
-        if held is not None:  # a call inside another on this thread: its connection
-            yield held
-            return
-        with self._all_guard:
-            state = self._idle.pop() if self._idle else None
+    def _thread_state(self) -> tuple[apsw.Connection, WriterLock]:
+        state = getattr(self._local, "state", None)
         if state is None:
             connection = open_connection(self.path, self.busy_timeout_ms)
             watch_wal(connection, self.checkpointer.request)
             state = (connection, WriterLock(self.path))
+            self._local.state = state
             with self._all_guard:
                 self._all.append(state)
-        self._local.held = state
-        try:
-            yield state
-        finally:
-            self._local.held = None
-            with self._all_guard:
-                if state in self._all:  # not closed meanwhile
-                    self._idle.append(state)
+        return state
+
+    def connection(self) -> apsw.Connection:
+        """Return this thread's connection, for reads (autocommit, or BEGIN..COMMIT)."""
+        return self._thread_state()[0]
 
     def read(self, work: Callable[[apsw.Connection], Result]) -> Result:
-        """Run *work* on a connection (autocommit, or its own BEGIN..COMMIT).
+        """Run *work* on this thread's connection, turning SQLite errors into clear ones.
 
         Raises UnavailableError (or MnemosyneError) if SQLite fails.
         """
-        with self._state() as (connection, _lock):
-            try:
-                return work(connection)
-            except apsw.Error as error:
-                raise describe_database_error(self.path, error) from None
+        connection = self.connection()
+        try:
+            return work(connection)
+        except apsw.Error as error:
+            raise describe_database_error(self.path, error) from None
 
     def write(self, work: Callable[[apsw.Connection], Result]) -> Result:
         """Run *work* in one IMMEDIATE transaction, retried whole on contention.
 
         Raises UnavailableError if the database cannot be written or stays locked too long.
         """
+        connection, lock = self._thread_state()
         token = object()
         self._pending_writes[id(token)] = time.monotonic()
         try:
-            with self._state() as (connection, lock):
-                return run_write_transaction(connection, lock, work, self.write_deadline_s)
+            return run_write_transaction(connection, lock, work, self.write_deadline_s)
         except apsw.Error as error:
             raise describe_database_error(self.path, error) from None
         finally:
@@ -147,7 +131,7 @@ class Database:
         """Close every thread's connection; the object must not be used afterwards."""
         self.checkpointer.close()
         with self._all_guard:
-            states, self._all, self._idle = self._all, [], []
+            states, self._all = self._all, []
         for connection, lock in states:
             connection.close()
             lock.close()

@@ -3,30 +3,19 @@ import threading
 from mnemosyne.store.database import Database
 
 
-def test_connections_are_pooled_and_a_nested_call_shares_its_callers(tmp_path):
+def test_each_thread_gets_its_own_connection(tmp_path):
     database = Database.open(tmp_path / "d.db")
-    first = database.read(lambda connection: connection)
-    assert database.read(lambda connection: connection) is first  # the warm one again
-    nested = database.read(lambda outer: (outer, database.read(lambda inner: inner)))
-    assert nested[0] is nested[1]
     seen = []
-    busy, done = threading.Event(), threading.Event()
 
-    def hold_one():
-        def wait(connection):
-            seen.append(connection)
-            busy.set()
-            done.wait(10)
-        database.read(wait)
+    def remember_connection():
+        seen.append(database.connection())
 
-    thread = threading.Thread(target=hold_one)
+    thread = threading.Thread(target=remember_connection)
     thread.start()
-    busy.wait(10)
-    other = database.read(lambda connection: connection)  # in use elsewhere: another one
-    done.set()
     thread.join()
-    assert other is not seen[0]
-    assert len(database._all) == 2  # never one per thread
+    main = database.connection()
+    assert seen[0] is not main
+    assert database.connection() is main
     database.close()
 
 

@@ -8,9 +8,10 @@ from mnemosyne.store.database import Database
 
 def test_fresh_database_gets_latest_schema(tmp_path):
     database = Database.open(tmp_path / "m.db")
-    assert database.read(migrations.read_user_version) == migrations.LATEST_VERSION
-    tables = {row[0] for row in database.read(lambda connection: connection.execute(
-        "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')").fetchall())}
+    connection = database.connection()
+    assert migrations.read_user_version(connection) == migrations.LATEST_VERSION
+    tables = {row[0] for row in connection.execute(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")}
     assert {"memories", "memory_links", "memories_fts", "memories_fts_insert",
             "memories_fts_delete", "memories_fts_update"} <= tables
     assert database.migrate() == []
