@@ -136,17 +136,22 @@ class DaemonProcess:
 
     def stop(self) -> None:
         """TERM the whole process group, then KILL it if it lingers; always reap."""
-
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.process.wait()
+        stop_process_group(self.process)
         self._reader.join(5)
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """TERM the process group a child leads (started with start_new_session), then KILL it if
+    it lingers; always reap the child."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()
 
 
 def run_git(*args: str, cwd: Path) -> str:

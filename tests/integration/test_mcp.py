@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import run_git
+from tests.helpers import run_git, stop_process_group
 
 
 class StdioServer:
@@ -85,15 +85,7 @@ class StdioServer:
         return code
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.process.wait()
+        stop_process_group(self.process)
         for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
             with contextlib.suppress(OSError, ValueError):
                 stream.close()
