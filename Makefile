@@ -8,7 +8,7 @@ FLOOR_VENV ?= .venv-floor
 FLOOR_STAMP := $(FLOOR_VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: serve test test-floor bench lint clean mcp-node
+.PHONY: serve test test-floor bench lint clean mcp-node man
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# Regenerate the man pages in man/ from the code (tests/tools/test_manpages.py checks them).
+man: $(STAMP)
+	$(BIN)/python -m tools.manpages man
 
 # The official MCP TypeScript SDK client for tests/clients/test_typescript_sdk.py (needs npm).
 mcp-node: tests/mcp_node/node_modules/.installed-stamp
