@@ -46,7 +46,9 @@ def test_metadata_names_the_license_and_urls():
 def test_installed_pages_are_found_by_man_through_path(tmp_path):
     """As after `pip install --user` or pipx: man finds <prefix>/share/man from <prefix>/bin."""
     prefix = tmp_path / "prefix"
+    # --ignore-installed: never touch the mnemosyne installed in the running environment.
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+                    "--ignore-installed",
                     "--disable-pip-version-check", "--prefix", str(prefix), str(wheel())],
                    check=True, capture_output=True, timeout=120)
     for page in PAGES:
