@@ -55,7 +55,8 @@ rpm:
 	rm -rf $(RPM_TOPDIR) && mkdir -p $(RPM_TOPDIR)/SOURCES
 	tar --exclude-vcs --exclude='./.venv*' --exclude=./build --exclude=./dist \
 		--exclude='*.egg-info' --exclude=__pycache__ --exclude=node_modules \
-		--exclude=./.mnemosyne --exclude=./.pytest_cache \
+		--exclude=./.mnemosyne --exclude=./.pytest_cache --exclude='./.coverage*' \
+		--exclude=./.ruff_cache --exclude=./bench/results \
 		--transform 's,^\.,$(NAME_VERSION),S' \
 		-czf $(RPM_TOPDIR)/SOURCES/$(NAME_VERSION).tar.gz .
 	rpmbuild -bb --nodeps --define '_topdir $(RPM_TOPDIR)' \
