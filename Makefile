@@ -3,19 +3,26 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# `make serve` needs only the runtime dependencies: no test tools (selenium, schemathesis, ...).
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
 # The Debian 12 floor: Debian's python3 with the distribution's packages (see .ci/debian-floor).
 FLOOR_VENV ?= .venv-floor
 FLOOR_STAMP := $(FLOOR_VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: serve test test-floor bench lint clean mcp-node
+.PHONY: serve test test-floor bench lint clean mcp-node man rpm
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $@
 
-serve: $(STAMP)
+$(RUNTIME_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	@touch $@
+
+serve: $(RUNTIME_STAMP)
 	$(BIN)/mnemosyne serve
 
 test: $(STAMP)
@@ -23,6 +30,10 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# Regenerate the man pages in man/ from the code (tests/tools/test_manpages.py checks them).
+man: $(RUNTIME_STAMP)
+	$(BIN)/python -m tools.manpages man
 
 # The official MCP TypeScript SDK client for tests/clients/test_typescript_sdk.py (needs npm).
 mcp-node: tests/mcp_node/node_modules/.installed-stamp
@@ -33,6 +44,25 @@ tests/mcp_node/node_modules/.installed-stamp: tests/mcp_node/package.json tests/
 
 bench: $(STAMP)
 	@$(BIN)/python -m bench
+
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' mnemosyne/__init__.py)
+RPM_TOPDIR ?= $(CURDIR)/build/rpm
+# A noarch RPM from this tree (packaging/rpm/mnemosyne.spec) into $(RPM_TOPDIR)/RPMS/noarch.
+# Needs rpmbuild (Debian: apt-get install rpm) and python3-build, python3-installer;
+# --nodeps: the build requirements are Fedora's package names, absent from Debian's rpm database;
+# brp-compress (gzips the man pages) needs bash, and Debian's /bin/sh is dash.
+rpm:
+	rm -rf $(RPM_TOPDIR) && mkdir -p $(RPM_TOPDIR)/SOURCES
+	tar --exclude-vcs --exclude='./.venv*' --exclude=./build --exclude=./dist \
+		--exclude='*.egg-info' --exclude=__pycache__ --exclude=node_modules \
+		--exclude=./.mnemosyne --exclude=./.pytest_cache --exclude='./.coverage*' \
+		--exclude=./.ruff_cache --exclude=./bench/results \
+		--transform 's,^\.,$(NAME_VERSION),S' \
+		-czf $(RPM_TOPDIR)/SOURCES/$(NAME_VERSION).tar.gz .
+	rpmbuild -bb --nodeps --define '_topdir $(RPM_TOPDIR)' \
+		--define '__brp_compress /bin/bash %{_rpmconfigdir}/brp-compress %{_prefix}' \
+		packaging/rpm/mnemosyne.spec
+NAME_VERSION = mnemosyne-$(VERSION)
 
 $(FLOOR_STAMP): pyproject.toml
 	@test -x $(FLOOR_VENV)/bin/python || /usr/bin/python3 -m venv --system-site-packages $(FLOOR_VENV)

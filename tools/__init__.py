@@ -1,0 +1,1 @@
+"""Build tools: run from a checkout, never installed with the package."""
