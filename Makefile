@@ -45,14 +45,16 @@ test-floor: $(FLOOR_STAMP)
 	$(FLOOR_VENV)/bin/python -m pytest -p no:cacheprovider tests/unit tests/integration $(PYTEST_ARGS)
 
 # The Debian package (packaging/debian; needs debhelper, dh-python, pybuild-plugin-pyproject,
-# lintian): built from a copy of the tree under $(DEB_OUT) (git-ignored dist/ by default),
+# lintian): built from a copy of the tree (git's files, tracked or not ignored) under $(DEB_OUT)
+# (dist/ by default, which git ignores),
 # then checked by lintian, which must report no error and no warning.
 DEB_OUT ?= dist
 deb:
 	rm -rf $(DEB_OUT)/debian-build && mkdir -p $(DEB_OUT)/debian-build/mnemosyne
-	git ls-files -z --cached --others --exclude-standard -- . ':!:$(DEB_OUT)' \
-		| tar --null --files-from=- --ignore-failed-read -cf - 2>/dev/null \
+	git ls-files -z --cached --others --exclude-standard > $(DEB_OUT)/debian-build/files
+	tar --null --files-from=$(DEB_OUT)/debian-build/files --ignore-failed-read -cf - \
 		| tar -xf - -C $(DEB_OUT)/debian-build/mnemosyne
+	test -f $(DEB_OUT)/debian-build/mnemosyne/pyproject.toml
 	rm -rf $(DEB_OUT)/debian-build/mnemosyne/debian
 	cp -a packaging/debian $(DEB_OUT)/debian-build/mnemosyne/debian
 	@# Debian's own toolchain and python3 only (a python3 earlier on PATH, e.g. pyenv's, would
