@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+import mnemosyne
+
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path("/var/cache/mnemosyne-tests")
 SUITE = "bookworm"
@@ -245,6 +247,7 @@ def test_deb_installs_runs_and_purges_on_pristine_debian_12(debian_root, tmp_pat
     shipped = {line.split(maxsplit=5)[5].removeprefix("./").split(" -> ")[0].rstrip("/")
                for line in _run(["dpkg-deb", "--contents", str(deb)]).stdout.splitlines()} - {""}
     assert "E:" not in lintian and "W:" not in lintian, lintian
+    assert version == mnemosyne.__version__, "debian/changelog disagrees with pyproject.toml"
     for path in ("usr/bin/mnemosyne", "usr/bin/mnemosyne-dash",
                  "usr/lib/systemd/user/mnemosyne@.service", "usr/lib/systemd/user/mnemosyne.target",
                  "usr/share/man/man1/mnemosyne.1.gz", "usr/share/man/man5/mnemosyne.conf.5.gz"):
@@ -271,7 +274,9 @@ def test_deb_installs_runs_and_purges_on_pristine_debian_12(debian_root, tmp_pat
     assert "0 upgraded, 1 newly installed" in installed.stdout, installed.stdout
     for downloaded in (root / "var/cache/apt/archives").glob("*.deb"):
         if not (archives / downloaded.name).exists():
-            shutil.copy2(downloaded, archives / downloaded.name)
+            partial = archives / f".{downloaded.name}.{os.getpid()}"
+            shutil.copy2(downloaded, partial)
+            partial.rename(archives / downloaded.name)  # whole, for a parallel run
     installed_paths = _snapshot(root)
     assert shipped <= installed_paths, sorted(shipped - installed_paths)
     status = chroot.run(["dpkg-query", "-W", "-f", "${Status} ${Version}", package], apt_env)
@@ -332,3 +337,6 @@ def test_deb_installs_runs_and_purges_on_pristine_debian_12(debian_root, tmp_pat
     assert not list((root / "var/lib/dpkg/info").glob(f"{package}.*"))
     assert sorted(after - before) == [], "left behind by the purge"
     assert sorted(before - after) == [], "removed by the purge, though not the package's"
+    host = subprocess.run(["dpkg-query", "-W", "-f", "${Status} ${Version}", package],
+                          check=False, capture_output=True, text=True, env={"PATH": HOST_PATH})
+    assert host.stdout != f"install ok installed {version}", "the host's dpkg saw the package"
