@@ -177,7 +177,8 @@ def debian_root(tmp_path: Path) -> Iterator[Chroot]:
         enter = ["/usr/bin/nsenter", f"--target={holder.pid}"]
         deadline = time.monotonic() + 10
         while os.readlink(f"/proc/{holder.pid}/ns/net") == os.readlink("/proc/self/ns/net"):
-            assert time.monotonic() < deadline, "unshare did not enter its namespaces"
+            assert holder.poll() is None and time.monotonic() < deadline, (
+                "unshare did not enter its namespaces")
             time.sleep(0.05)
         _run([*enter, "--mount", "/usr/bin/mount", "-t", "proc", "-o", "nosuid,nodev,noexec",
               "proc", str(root / "proc")])
