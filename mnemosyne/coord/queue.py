@@ -37,6 +37,7 @@ import logging
 import os
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -110,6 +111,7 @@ class MessageQueue:
         self.cursor_path = root.cursors / f"{instance_id}.json"
         self._cursor: dict[str, Any] | None = None
         self._unmovable: set[str] = set()
+        self._receiving = threading.Lock()
         self.warnings = RateLimitedWarnings(logger)
 
     # --- sending ---------------------------------------------------------------------------
@@ -170,8 +172,13 @@ class MessageQueue:
 
         With *names* (what inotify reported arriving), only those files are looked at;
         otherwise the whole queue is scanned, which also deletes expired messages and sets
-        aside bad files of any name.
+        aside bad files of any name. Calls from several threads take turns (they share the
+        cursor: two at once would both hand over the same broadcast).
         """
+        with self._receiving:
+            return self._receive(names)
+
+    def _receive(self, names: Iterable[str] | None) -> list[Message]:
         now_ns = self.clock_ns()
         cursor = self._load_cursor(now_ns)
         floor, direct_floor = cursor["floor_ns"], cursor["direct_floor_ns"]

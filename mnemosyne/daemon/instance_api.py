@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from mnemosyne.api.front import WsgiApp
     from mnemosyne.api.service import Api
     from mnemosyne.daemon.publisher import EventPublisher
+    from mnemosyne.mcp.tools import Inbox
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def refuse_exposed_api(settings: Settings) -> None:
 
 
 def mcp_endpoint(settings: Settings, store: MemoryStore, coordinator: CrossProcessCoordinator,
-                 inbox: list[Message]) -> WsgiApp:
+                 inbox: Inbox) -> WsgiApp:
     """Return the /mcp endpoint: the MCP core acting as this instance, sessions sharing *inbox*.
 
     The default namespace is the project of the directory the instance works in (its
@@ -57,7 +58,8 @@ def mcp_endpoint(settings: Settings, store: MemoryStore, coordinator: CrossProce
     namespace = project_namespace(locate_git(Path.cwd()))
     return McpHttpEndpoint(
         McpServer(store),
-        lambda: McpSession(default_namespace=namespace, coordinator=coordinator, inbox=inbox),
+        lambda: McpSession(default_namespace=namespace, coordinator=coordinator, inbox=inbox,
+                           receives=False),
         settings.api_max_body_bytes)
 
 
@@ -84,7 +86,7 @@ class InstanceApi:
         """
         from mnemosyne.api.service import start_api  # noqa: PLC0415 - only with --with-api
         from mnemosyne.daemon.publisher import EventPublisher  # noqa: PLC0415
-        from mnemosyne.mcp.server import MAX_INBOX  # noqa: PLC0415
+        from mnemosyne.mcp.tools import Inbox  # noqa: PLC0415
         from mnemosyne.store.changes import ChangeFeed  # noqa: PLC0415
 
         db_path = settings.db_path
@@ -93,7 +95,7 @@ class InstanceApi:
         # an inotify event behind, so none falls between the two.
         wal_watch = DirectoryWatch.open(db_path.parent, WRITES, f"{db_path.name}-wal")
         feed = ChangeFeed(store.database)
-        inbox: list[Message] = []  # what the loop receives, for the MCP `inbox` tool
+        inbox = Inbox()  # what the loop receives, for the MCP `inbox` tool
         api = start_api(settings, coordinator.instance_id, store,
                         lambda: [view.to_dict() for view in coordinator.instances()],
                         checks=(loop.health_problem,), token=token,
@@ -123,8 +125,7 @@ class InstanceApi:
         def on_message(message: Message) -> None:
             log_message(message)
             publisher.message_received(message)
-            inbox.append(message)
-            del inbox[:-MAX_INBOX]
+            inbox.add([message])
 
         loop.on_message = on_message
         return cls(api, publisher, wal_watch)

@@ -24,19 +24,24 @@ from typing import Any
 
 from mnemosyne import __version__
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
-from mnemosyne.coord.queue import Message
 from mnemosyne.coord.root import GitLocation
 from mnemosyne.errors import MnemosyneError
 from mnemosyne.mcp import protocol
 from mnemosyne.mcp.protocol import ProtocolError, Request
-from mnemosyne.mcp.tools import TOOLS, TOOLS_BY_NAME, ToolContext, build_context, render_context
+from mnemosyne.mcp.tools import (
+    TOOLS,
+    TOOLS_BY_NAME,
+    Inbox,
+    ToolContext,
+    build_context,
+    render_context,
+)
 from mnemosyne.store.memories import MemoryStore
 from mnemosyne.store.model import NAMESPACE_RE
 
 logger = logging.getLogger(__name__)
 
 SERVER_NAME = "mnemosyne"
-MAX_INBOX = 1000
 INSTRUCTIONS = (
     "Mnemosyne is this project's shared memory and coordination service. At the start of a "
     "task call `context` (or read the `context` prompt) to load what earlier sessions learned; "
@@ -60,21 +65,21 @@ class McpSession:
     protocol_version: str | None = None
     client_info: dict[str, Any] | None = None
     initialized: bool = False
-    inbox: list[Message] = dataclasses.field(default_factory=list)
+    inbox: Inbox = dataclasses.field(default_factory=Inbox)
+    receives: bool = True  # False: another thread receives into `inbox` (the daemon's loop)
 
     def collect_messages(self) -> int:
         """Receive this instance's new messages into `inbox` (kept for the `inbox` tool).
 
         A transport calls it when the session starts (which also starts the broadcast
         cursor, so broadcasts sent from then on are kept) and then every few seconds, so that
-        messages wait here rather than expire in the queue. Keeps at most MAX_INBOX, dropping
+        messages wait here rather than expire in the queue. Keeps at most tools.MAX_INBOX, dropping
         the oldest. Return how many arrived.
         """
         if self.coordinator is None or self.coordinator.entry is None:
             return 0
         arrived = self.coordinator.receive_messages()
-        self.inbox.extend(arrived)
-        del self.inbox[:-MAX_INBOX]
+        self.inbox.add(arrived)
         return len(arrived)
 
     @property
@@ -181,7 +186,7 @@ class McpServer:
     def tool_context(self, session: McpSession) -> ToolContext:
         """Return what a tool call of *session* may use."""
         return ToolContext(self.store, session.default_namespace, session.coordinator,
-                           session.inbox)
+                           session.inbox, session.receives)
 
     def list_tools(self, params: dict[str, Any], session: McpSession) -> dict[str, Any]:
         """Return every tool (there is one page: the cursor is ignored)."""

@@ -17,7 +17,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from mnemosyne.coord.branches import INTENTS, MODES, validate_branch_name
@@ -39,6 +40,35 @@ CONTEXT_MAX_CHARACTERS = 16_000
 BROADCAST = "all"
 
 
+MAX_INBOX = 1000
+
+
+class Inbox:
+    """Messages received for an instance, not yet handed to an agent; safe across threads.
+
+    Keeps the newest MAX_INBOX.
+    """
+
+    def __init__(self) -> None:
+        self._messages: list[Message] = []
+        self._lock = threading.Lock()
+
+    def add(self, messages: Iterable[Message]) -> None:
+        """Keep *messages* for the next `drain`."""
+        with self._lock:
+            self._messages.extend(messages)
+            del self._messages[:-MAX_INBOX]
+
+    def drain(self) -> list[Message]:
+        """Return every kept message, oldest first, and forget them."""
+        with self._lock:
+            messages, self._messages = self._messages, []
+        return messages
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+
 @dataclasses.dataclass(frozen=True)
 class ToolContext:
     """What a tool call may use: the store, this agent's instance, its default namespace."""
@@ -47,7 +77,10 @@ class ToolContext:
     default_namespace: str = "global"
     coordinator: CrossProcessCoordinator | None = None
     # Messages received for this instance but not yet handed to the agent (see server.py).
-    inbox: list[Message] = dataclasses.field(default_factory=list)
+    inbox: Inbox = dataclasses.field(default_factory=Inbox)
+    # False where another thread receives the instance's messages (a daemon's main loop):
+    # then `inbox` only hands over what that thread put in the inbox.
+    receives: bool = True
 
     def require_coordinator(self) -> CrossProcessCoordinator:
         """Return the coordinator. Raises UnavailableError when this server has none."""
@@ -387,9 +420,9 @@ def run_send(context: ToolContext, arguments: dict[str, Any]) -> Result:
 def run_inbox(context: ToolContext, arguments: dict[str, Any]) -> Result:
     """Return the messages that arrived for this instance since the last call."""
     coordinator = context.require_coordinator()
-    waiting = context.inbox[:]
-    del context.inbox[:len(waiting)]  # what another thread appends meanwhile stays
-    messages = [*waiting, *coordinator.receive_messages()]
+    messages = context.inbox.drain()
+    if context.receives:
+        messages += coordinator.receive_messages()
     lines = [f"- {message.timestamp} from {message.from_agent} to {message.to_agent or 'all'} "
              f"{message.message_type}: {json.dumps(message.payload, ensure_ascii=False)}"
              for message in messages]

@@ -234,3 +234,31 @@ def test_a_deep_cursor_is_set_aside(root, caplog):
     assert [message.payload for message in queue(root, "bbbbbbbb").receive()] == ["still"]
     assert len(list(root.cursors.glob("bbbbbbbb.json.corrupt-*"))) == 1
     assert "cursor" in caplog.text
+
+
+def test_two_threads_receiving_at_once_hand_over_each_broadcast_once(tmp_path):
+    """The daemon's loop and an API thread may both receive for one instance."""
+    import threading  # noqa: PLC0415
+
+    from mnemosyne.coord.queue import MessageQueue  # noqa: PLC0415
+    from mnemosyne.coord.root import prepare_root  # noqa: PLC0415
+
+    root = prepare_root(tmp_path / "coord", start=tmp_path)
+    receiver = MessageQueue(root, "bbbbbbbb", b"k", max_bytes=1024, ttl_s=60)
+    receiver.receive()
+    sender = MessageQueue(root, "aaaaaaaa", b"k", max_bytes=1024, ttl_s=60)
+    got, stop = [], threading.Event()
+
+    def receive_until_stopped():
+        while not stop.is_set():
+            got.extend(message.id for message in receiver.receive())
+
+    threads = [threading.Thread(target=receive_until_stopped) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    sent = [sender.send(None, "Note", index).id for index in range(200)]
+    stop.set()
+    for thread in threads:
+        thread.join()
+    got += [message.id for message in receiver.receive()]
+    assert sorted(got) == sorted(sent)

@@ -41,7 +41,7 @@ def test_heartbeat_refreshes_the_entry_and_collects_messages(tmp_path):
         before = mine.entry["last_heartbeat"]
         heartbeat(session)
         assert mine.entry["last_heartbeat"] >= before
-        assert [message.payload for message in session.inbox] == [{"text": "hi"}]
+        assert [message.payload for message in session.inbox.drain()] == [{"text": "hi"}]
     finally:
         mine.unregister()
         other.unregister()

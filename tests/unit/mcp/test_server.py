@@ -142,7 +142,7 @@ def test_collect_messages_keeps_them_for_the_inbox_tool(server, tmp_path):
         assert session.collect_messages() == 2
         answer = server.handle(request("tools/call", {"name": "inbox"}), session)
         texts = [m["payload"]["text"] for m in answer["result"]["structuredContent"]["messages"]]
-        assert texts == ["broadcast", "direct"] and session.inbox == []
+        assert texts == ["broadcast", "direct"] and len(session.inbox) == 0
     finally:
         mine.unregister()
         other.unregister()
