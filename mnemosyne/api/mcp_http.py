@@ -1,14 +1,14 @@
 """POST /mcp: the Model Context Protocol's Streamable HTTP transport on the instance's API.
 
 Each POST carries one JSON-RPC message or a batch; the answer is `application/json` (the
-transport allows that instead of an SSE stream, and every tool answers at once), or 202 with
-no body when the POST held only notifications or responses. `initialize` opens a session:
-its id comes back in `Mcp-Session-Id` and later requests send it; an unknown or ended id is a
-404 (the client then initializes again); a request without one gets a short-lived session of
-its own, so that a plain `curl` works. `DELETE /mcp` ends a session; `GET /mcp` is 405: this
-server sends nothing unasked. A `MCP-Protocol-Version` header naming a version this server
-does not speak is a 400. Access (Host, Origin, the token) is checked before this runs
-(front.py), as the MCP specification asks of local servers.
+transport allows that instead of an SSE stream, and every tool answers at once), or 202 with no
+body when the POST held only notifications or responses. `initialize` opens a session: its id
+comes back in `Mcp-Session-Id` (only when it succeeded) and later requests send it; an unknown
+or ended id is a 404 (the client then initializes again); a request without one gets a short-
+lived session of its own, so that a plain `curl` works. `DELETE /mcp` ends a session; `GET
+/mcp` is 405: this server sends nothing unasked. A `MCP-Protocol-Version` header naming a
+version this server does not speak is a 400. Access (Host, Origin, the token) is checked before
+this runs (front.py), as the MCP specification asks of local servers.
 Sessions are kept in memory, at most `MAX_SESSIONS` (the least recently used goes first).
 Must not: know what the tools do (mnemosyne.mcp does), or open files.
 """
@@ -29,6 +29,15 @@ from mnemosyne.mcp.server import McpServer, McpSession
 MAX_SESSIONS = 256
 SESSION_HEADER = "Mcp-Session-Id"
 JSON_TYPE = "application/json"
+
+
+class BodyError(Exception):
+    """A request body that cannot be used: its HTTP status and why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 class McpHttpEndpoint:
@@ -61,14 +70,14 @@ class McpHttpEndpoint:
                 self.sessions.move_to_end(session_id)  # type: ignore[arg-type]
             return session
 
-    def open_session(self) -> tuple[str, McpSession]:
-        """Start a session; forget the least recently used one past MAX_SESSIONS."""
-        session_id, session = secrets.token_urlsafe(24), self.new_session()
+    def keep_session(self, session: McpSession) -> str:
+        """Keep an initialized session; return its id (the least used goes past MAX_SESSIONS)."""
+        session_id = secrets.token_urlsafe(24)
         with self.lock:
             self.sessions[session_id] = session
             while len(self.sessions) > MAX_SESSIONS:
                 self.sessions.popitem(last=False)
-        return session_id, session
+        return session_id
 
     def post(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         """Answer one POSTed message or batch."""
@@ -76,11 +85,11 @@ class McpHttpEndpoint:
         if refusal is not None:
             close_after_response()
             return json_response(start_response, refusal[0], {"error": refusal[1]})
-        body = self.read_body(environ)
-        if body is None:
+        try:
+            body = self.read_body(environ)
+        except BodyError as error:
             close_after_response()
-            return json_response(start_response, 413, {
-                "error": f"request body is over {self.max_body_bytes} bytes"})
+            return json_response(start_response, error.status, {"error": error.message})
         try:
             message = protocol.parse_message(body)
         except protocol.ProtocolError as error:
@@ -89,8 +98,7 @@ class McpHttpEndpoint:
         headers: list[tuple[str, str]] = []
         given = environ.get("HTTP_MCP_SESSION_ID")
         if initializing:
-            session_id, session = self.open_session()
-            headers.append((SESSION_HEADER, session_id))
+            session = self.new_session()
         elif given is not None:
             found = self.session(given)
             if found is None:
@@ -103,6 +111,8 @@ class McpHttpEndpoint:
         if version is not None and not initializing:
             session.protocol_version = version
         reply = self.server.handle(message, session)
+        if initializing and isinstance(reply, dict) and "result" in reply:
+            headers.append((SESSION_HEADER, self.keep_session(session)))
         if reply is None:
             start_response("202 Accepted", [("Content-Length", "0"), *headers])
             return [b""]
@@ -123,13 +133,24 @@ class McpHttpEndpoint:
                          f"speaks {', '.join(protocol.SUPPORTED_VERSIONS)}")
         return None
 
-    def read_body(self, environ: dict[str, Any]) -> bytes | None:
-        """Return the body, or None if it is over the limit."""
+    def read_body(self, environ: dict[str, Any]) -> bytes:
+        """Return the body. Raises BodyError: too big (413), late (408), malformed (400)."""
+        too_big = BodyError(413, f"request body is over {self.max_body_bytes} bytes")
         declared = environ.get("CONTENT_LENGTH", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
-            return None
-        body = environ["wsgi.input"].read(self.max_body_bytes + 1)
-        return None if len(body) > self.max_body_bytes else body
+            raise too_big
+        try:
+            body = environ["wsgi.input"].read(self.max_body_bytes + 1)
+        except TimeoutError:
+            raise BodyError(408, "the request body did not arrive in time") from None
+        except (ValueError, OSError) as error:  # cheroot: a bad chunk size, a reset
+            raise BodyError(400, f"request body is malformed: "
+                                 f"{str(error)[:80] or type(error).__name__}") from None
+        if len(body) > self.max_body_bytes:
+            raise too_big
+        if declared.isdigit() and len(body) < int(declared):
+            raise BodyError(400, "request body is shorter than its Content-Length")
+        return body
 
     def delete(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         """End the session named in the Mcp-Session-Id header."""

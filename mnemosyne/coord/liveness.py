@@ -14,11 +14,13 @@ Must not: decide what a dead instance means for the registry (registry.py does).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from mnemosyne.coord.safefile import open_lock_file
@@ -127,5 +129,38 @@ def remove_free_lock_file(locks_dir: Path, instance_id: str) -> bool:
             return False
         os.unlink(path)
         return True
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def holding_if_free(locks_dir: Path, instance_id: str) -> Iterator[bool]:
+    """Hold *instance_id*'s liveness lock for a moment, if no process holds it; yield whether.
+
+    While held, no instance with that id can start (one starting then retries for
+    ACQUIRE_PATIENCE_S): for doctor to remove what a gone instance left, knowing that it is
+    not being taken back at that moment. A lock file this call had to create is deleted again
+    before the lock is released. Keep the held time short.
+    """
+    path = lock_path(locks_dir, instance_id)
+    existed = os.path.lexists(path)
+    try:
+        fd = open_lock_file(path)
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        if not _still_named(fd, path):
+            yield False
+            return
+        yield True
+        if not existed:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
     finally:
         os.close(fd)

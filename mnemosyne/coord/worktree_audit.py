@@ -7,10 +7,12 @@ A worktree under `.mnemosyne/worktrees/<id>` whose instance is gone is audited:
   branch's: removing the directory would leave them reachable from that branch only, so they
   are kept in plain sight);
 - removable otherwise (clean, and everything it holds is on another branch too).
-Removal audits again first, deletes the directory (a real directory, never followed through a
-link) and prunes git's registration. Registrations whose directory is gone are prunable
-unless locked. Branches `mnemosyne/<id>` that no worktree uses and whose commits are all on
-another branch are listed, for the user to delete; nothing here deletes a branch or a commit.
+Removal audits again first, renames the directory aside while holding the instance's liveness
+lock (so an instance starting meanwhile never takes back a worktree being deleted), deletes it
+(a real directory, never followed through a link) and prunes git's registration. Registrations
+whose directory is gone are prunable unless locked. Branches `mnemosyne/<id>` that no worktree
+uses and whose commits are all on another branch are listed, for the user to delete; nothing
+here deletes a branch or a commit.
 pygit2 is imported only when called.
 Must not: decide which instances are gone (the caller does), or delete a branch or commit.
 """
@@ -19,13 +21,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import shutil
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from mnemosyne.coord.worktrees import NO_SEARCH, verify_own_worktree
 
 BRANCH_PREFIX = "mnemosyne/"
+REMOVING_PREFIX = ".removing-"  # a worktree moved aside, being deleted
 MOST_COMMITS_COUNTED = 1000
 MOST_CHANGES_LISTED = 5
 
@@ -106,31 +112,61 @@ def _commits_on_no_other_branch(repository: Any, own_branch: str | None) -> int:
     return count
 
 
-def remove_worktree(path: Path, common_dir: Path) -> WorktreeAudit:
+def remove_worktree(path: Path, common_dir: Path,
+                    hold: Callable[[], AbstractContextManager[bool]]) -> WorktreeAudit:
     """Audit again and, if removable, delete the directory and prune its registration.
 
-    Returns the audit; its `removable` is False (with why) if anything was kept.
+    *hold* gives the instance's liveness lock for a moment (yielding False if its instance
+    holds it): the directory is renamed aside while it is held, so an instance that starts
+    after the audit can never take back a worktree that is being deleted; the slow parts (the
+    audit, the deletion) run without it. Returns the audit; its `removable` is False (with
+    why) if anything was kept.
     """
     import pygit2  # noqa: PLC0415
 
     audit = audit_worktree(path, common_dir)
     if not audit.removable:
         return audit
+    aside = path.parent / f"{REMOVING_PREFIX}{path.name}-{secrets.token_hex(4)}"
     try:
-        shutil.rmtree(path)  # verified to be a real directory: rmtree never follows links
+        with hold() as free:
+            if not free:
+                return WorktreeAudit(path, False, "its instance started meanwhile", audit.branch)
+            os.rename(path, aside)
+    except OSError as error:
+        return WorktreeAudit(path, False, f"could not move it aside ({error.strerror})",
+                             audit.branch)
+    try:
+        shutil.rmtree(aside)  # a real directory (verified): rmtree never follows links
         repository = pygit2.Repository(str(common_dir), NO_SEARCH)
-        if path.name in repository.list_worktrees():
+        if path.name in repository.list_worktrees() and not os.path.lexists(path):
             repository.lookup_worktree(path.name).prune(True)
     except (OSError, pygit2.GitError) as error:
-        return WorktreeAudit(path, False, f"could not remove it completely ({error})",
-                             audit.branch)
+        return WorktreeAudit(path, False, f"moved to {aside.name} but could not remove it "
+                             f"completely ({error})", audit.branch)
     return audit
 
 
+def leftovers(directory: Path) -> list[Path]:
+    """Return the directories a removal moved aside and could not finish deleting."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    return sorted(directory / name for name in names if name.startswith(REMOVING_PREFIX)
+                  and os.path.isdir(directory / name)
+                  and not os.path.islink(directory / name))
+
+
 def prunable_registrations(common_dir: Path, under: Path) -> list[str]:
-    """Return git's worktree registrations under *under* whose directory is gone (not locked)."""
+    """Return git's worktree registrations under *under* whose directory is gone (not locked).
+
+    None when *under* is a link (its target is not the root's).
+    """
     import pygit2  # noqa: PLC0415
 
+    if os.path.islink(under):
+        return []
     repository = pygit2.Repository(str(common_dir), NO_SEARCH)
     under = Path(os.path.realpath(under))
     names = []

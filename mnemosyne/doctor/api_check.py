@@ -53,10 +53,14 @@ def run(ctx: Context) -> list[Finding]:
 
 def _health(url: str) -> tuple[int, dict[str, Any], str | None]:
     """Return (status, JSON body, None), or (0, {}, why) if there is no usable answer."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, port = parts.hostname, parts.port or 80
+    except ValueError as error:  # e.g. a port over 65535
+        return 0, {}, f"not a usable URL ({error})"
+    if parts.scheme != "http" or not host:
         return 0, {}, f"not an http URL: {url}"
-    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=TIMEOUT_S)
+    connection = http.client.HTTPConnection(host, port, timeout=TIMEOUT_S)
     try:
         connection.request("GET", "/health")
         response = connection.getresponse()

@@ -13,16 +13,17 @@ Must not: hold the registry's lock across other work (it reads, then lets go).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from mnemosyne.config import Settings
 from mnemosyne.coord.identity import INSTANCE_ID_RE
-from mnemosyne.coord.liveness import lock_is_held
+from mnemosyne.coord.liveness import holding_if_free, lock_is_held
 from mnemosyne.coord.registry import InstanceView, ProcessRegistry
 from mnemosyne.coord.root import ROOT_NAME, CoordinationRoot, GitLocation, locate_git
 from mnemosyne.doctor.findings import Finding
@@ -56,6 +57,7 @@ class Context:
     run: Run
     root: CoordinationRoot | None = None
     _views: list[InstanceView] | None = None
+    registry_incomplete: bool = False  # the registry read this run had problems
     _registry: ProcessRegistry | None = None
 
     @property
@@ -85,6 +87,7 @@ class Context:
         """Every valid registry entry, judged once (read under the shared lock, then let go)."""
         if self._views is None:
             self._views = self.registry.views()
+            self.registry_incomplete = self.registry_incomplete or bool(self.registry.problems)
             for view in self._views:
                 self.run.entries_seen[f"{self.root_text}:{view.instance_id}"] = view.entry
         return self._views
@@ -96,12 +99,33 @@ class Context:
     def gone(self, instance_id: str) -> bool:
         """Return True if *instance_id* provably has no running owner (see the docstring)."""
         assert self.root is not None
+        return self.unowned_by_registry(instance_id) and \
+            not lock_is_held(self.root.locks, instance_id)
+
+    def unowned_by_registry(self, instance_id: str) -> bool:
+        """Return True if the registry gives *instance_id* no possible owner.
+
+        An entry that is anything but dead keeps its id; so does every id while the registry
+        could not be read whole this run (a corrupt or invalid file: an instance of another host,
+        whose lock is not visible here, may be missing from it until its next heartbeat).
+        """
         if not INSTANCE_ID_RE.fullmatch(instance_id):
             return False
         views = [view for view in self.views() if view.instance_id == instance_id]
-        if views and views[0].state != "dead":
-            return False
-        return not lock_is_held(self.root.locks, instance_id)
+        if views:
+            return views[0].state == "dead"
+        return not self.registry_incomplete
+
+    @contextlib.contextmanager
+    def holding_if_gone(self, instance_id: str) -> Iterator[bool]:
+        """Hold *instance_id*'s liveness lock for a moment if it is gone; yield whether.
+
+        While it is held no instance with that id can start, so what it left can be removed
+        without racing one that takes it back.
+        """
+        assert self.root is not None
+        with holding_if_free(self.root.locks, instance_id) as free:
+            yield free and self.unowned_by_registry(instance_id)
 
     def git(self) -> GitLocation | None:
         """Return the repository whose main worktree holds this root, if any."""

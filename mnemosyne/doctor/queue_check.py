@@ -115,11 +115,12 @@ def _messages(ctx: Context) -> list[Finding]:
             waiting.append(name)
         else:
             current += 1
+    root_temporaries = []  # an atomic registry write's, in the root itself
     for name in _names(ctx.root.path):
-        if name.startswith(".") and name.endswith(".tmp"):  # an atomic registry write's
+        if name.startswith(".") and name.endswith(".tmp"):
             age = ctx.age_s(ctx.root.path / name)
             if age is not None and age > TEMP_MAX_AGE_S:
-                temporaries.append(f"../{name}")
+                root_temporaries.append(name)
 
     def move_aside(name: str) -> bool:
         source, target = queue / name, ctx.root.rejected / name
@@ -141,6 +142,9 @@ def _messages(ctx: Context) -> list[Finding]:
         *_grouped(ctx, "repair", temporaries, problem=f"temporary file(s) older than "
                   f"{TEMP_MAX_AGE_S:g} s", done="deleted",
                   fix=lambda name: _delete(queue / name)),
+        *_grouped(ctx, "repair", root_temporaries, problem=f"temporary registry file(s) "
+                  f"older than {TEMP_MAX_AGE_S:g} s", done="deleted",
+                  fix=lambda name: _delete(ctx.root.path / name)),
     ]
     if waiting:
         findings.append(ctx.finding(NAME, "ok", f"{len(waiting)} message(s) wait for instances "
@@ -175,8 +179,9 @@ def _cursors(ctx: Context) -> list[Finding]:
              if name.endswith(".json") and ctx.gone(name.removesuffix(".json"))]
 
     def remove(name: str) -> bool:
-        # Asked again: the instance may have started since the first look.
-        return ctx.gone(name.removesuffix(".json")) and _delete(ctx.root.cursors / name)
+        # Under the id's liveness lock: an instance starting now would load the cursor.
+        with ctx.holding_if_gone(name.removesuffix(".json")) as gone:
+            return gone and _delete(ctx.root.cursors / name)
 
     return _grouped(ctx, "stale", names, problem="cursor(s) of instances that are gone",
                     done="deleted", fix=remove)

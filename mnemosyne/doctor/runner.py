@@ -24,7 +24,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from mnemosyne.config import Settings
-from mnemosyne.coord.root import CoordinationRoot, choose_root_path, locate_git
+from mnemosyne.coord.root import (
+    SUBDIRECTORIES,
+    CoordinationRoot,
+    choose_root_path,
+    locate_git,
+)
 from mnemosyne.coord.roots import forget_root, indexed_roots
 from mnemosyne.coord.safefile import open_lock_file
 from mnemosyne.coord.signing import SECRET_FILE_NAME, load_key
@@ -102,10 +107,22 @@ def run_doctor(settings: Settings, *, names: Sequence[str] = (), fix: bool = Fal
     return findings
 
 
+def _lstat_mode(path: Path) -> int:
+    try:
+        return os.lstat(path).st_mode
+    except OSError:
+        return 0
+
+
 def _forget_gone_root(run: Run, path: Path) -> Finding:
     """Report an indexed root that no longer exists; drop it from the index with --fix."""
     if run.may("repair"):
-        forget_root(run.settings.state_dir, path)
+        try:
+            forget_root(run.settings.state_dir, path)
+        except OSError as error:
+            return Finding("root", "problem", f"the indexed root {path} no longer exists, and "
+                           f"the index cannot be changed: {error.strerror or error}",
+                           root=str(path))
         return Finding("root", "fixed", f"forgot the indexed root {path}: it no longer exists",
                        root=str(path))
     return Finding("root", "problem", f"the indexed root {path} no longer exists",
@@ -143,13 +160,22 @@ def _unusable_root(path: Path) -> str | None:
         return "not a directory"
     if status.st_uid != os.geteuid():
         return f"another user's (user id {status.st_uid})"
+    for name in SUBDIRECTORIES:  # a link here would lead every check out of the root
+        try:
+            inner = os.lstat(path / name)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            return f"unreadable ({name}: {error.strerror})"
+        if not stat.S_ISDIR(inner.st_mode):
+            return f"holding {name} that is a link or not a directory"
     return None
 
 
 @contextlib.contextmanager
 def _fixing_alone(root: CoordinationRoot, fixing: bool) -> Iterator[None]:
     """Hold the root's doctor lock while fixing, so that two doctors take turns."""
-    if not fixing or not root.locks.is_dir():
+    if not fixing or not stat.S_ISDIR(_lstat_mode(root.locks)):
         yield
         return
     try:

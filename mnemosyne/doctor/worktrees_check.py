@@ -11,11 +11,13 @@ Must not: touch the worktree of an instance that may still run, or delete a bran
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 
 from mnemosyne.coord.worktree_audit import (
     audit_worktree,
     branches_without_own_commits,
+    leftovers,
     prunable_registrations,
     prune_registration,
     remove_worktree,
@@ -54,7 +56,8 @@ def run(ctx: Context) -> list[Finding]:
             findings.append(ctx.finding(NAME, "kept", f"worktree {path}{on} kept: "
                                         f"{audit.reason}", **details))
         elif ctx.run.may("repair") and ctx.gone(name):
-            removed = remove_worktree(path, git.common_dir)
+            removed = remove_worktree(path, git.common_dir,
+                                      lambda name=name: ctx.holding_if_gone(name))
             findings.append(ctx.finding(
                 NAME, "fixed" if removed.removable else "kept",
                 f"removed clean worktree {path}{on} (branch kept)" if removed.removable
@@ -63,8 +66,10 @@ def run(ctx: Context) -> list[Finding]:
             findings.append(ctx.finding(NAME, "problem", f"clean worktree {path}{on} of a gone "
                                         "instance (removable with --fix)", **details))
     findings += _registrations(ctx, git.common_dir)
-    findings.append(ctx.finding(NAME, "ok", f"{len(names) - len(orphans)} worktree(s) of "
-                                "running instances left alone"))
+    findings += _leftovers(ctx)
+    running = [name for name in names if not name.startswith(".") and name not in orphans]
+    findings.append(ctx.finding(NAME, "ok", f"{len(running)} worktree(s) of running "
+                                "instances left alone"))
     branches = branches_without_own_commits(git.common_dir)
     if branches:
         findings.append(ctx.finding(NAME, "ok", f"{len(branches)} branch(es) with no commits of "
@@ -75,7 +80,10 @@ def run(ctx: Context) -> list[Finding]:
 
 def _registrations(ctx: Context, common_dir: os.PathLike[str]) -> list[Finding]:
     assert ctx.root is not None
-    names = prunable_registrations(common_dir, ctx.root.worktrees)
+    # Only gone instances' registrations: git's metadata of a starting instance's worktree
+    # exists a moment before its directory does.
+    names = [name for name in prunable_registrations(common_dir, ctx.root.worktrees)
+             if ctx.gone(name)]
     if not names:
         return []
     if not ctx.run.may("repair"):
@@ -84,3 +92,28 @@ def _registrations(ctx: Context, common_dir: os.PathLike[str]) -> list[Finding]:
     pruned = [name for name in names if prune_registration(common_dir, name)]
     return [ctx.finding(NAME, "fixed", f"pruned {len(pruned)} git worktree registration(s) "
                         f"whose directory was gone: {listed(pruned)}", names=pruned)]
+
+
+def _leftovers(ctx: Context) -> list[Finding]:
+    """Worktrees a removal moved aside but could not finish deleting."""
+    assert ctx.root is not None
+    paths = leftovers(ctx.root.worktrees)
+    if not paths:
+        return []
+    names = [path.name for path in paths]
+    if not ctx.run.may("repair"):
+        return [ctx.finding(NAME, "problem", f"{len(paths)} worktree(s) moved aside by an "
+                            f"unfinished removal: {listed(names)}", names=names)]
+    failed = []
+    for path in paths:
+        try:
+            shutil.rmtree(path)
+        except OSError:
+            failed.append(path.name)
+    done = [name for name in names if name not in failed]
+    findings = [ctx.finding(NAME, "fixed", f"deleted {len(done)} worktree(s) an earlier "
+                            f"removal moved aside: {listed(done)}", names=done)] if done else []
+    if failed:
+        findings.append(ctx.finding(NAME, "problem", f"could not delete {listed(failed)}",
+                                    names=failed))
+    return findings

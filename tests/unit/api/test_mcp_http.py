@@ -98,3 +98,35 @@ def test_bodies_over_the_limit_and_bad_json(endpoint):
 def test_get_is_not_offered(endpoint):
     answer, _ = request(endpoint, method="GET")
     assert answer.status == 405 and answer.headers["Allow"] == "POST, DELETE"
+
+
+class BrokenInput:
+    def __init__(self, error):
+        self.error = error
+
+    def read(self, size):
+        raise self.error
+
+
+@pytest.mark.parametrize(("error", "status"), [
+    (ValueError("Bad chunked transfer size: b'zz'"), 400),
+    (TimeoutError(), 408),
+    (ConnectionResetError(), 400),
+])
+def test_a_body_that_cannot_be_read_is_a_4xx_not_a_500(endpoint, error, status):
+    environ = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": "application/json",
+               "CONTENT_LENGTH": "10", "wsgi.input": BrokenInput(error)}
+    answer = Answer()
+    endpoint(environ, answer)
+    assert answer.status == status
+
+
+def test_a_short_body_and_a_failed_initialize_open_no_session(endpoint):
+    environ = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": "application/json",
+               "CONTENT_LENGTH": "100", "wsgi.input": io.BytesIO(b"{}")}
+    answer = Answer()
+    endpoint(environ, answer)
+    assert answer.status == 400
+    answer, body = request(endpoint, rpc("initialize", {"protocolVersion": 5}))
+    assert "error" in body and mcp_http.SESSION_HEADER not in answer.headers
+    assert len(endpoint.sessions) == 0

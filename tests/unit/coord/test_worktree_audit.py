@@ -1,3 +1,4 @@
+import contextlib
 import os
 import shutil
 
@@ -7,12 +8,17 @@ from mnemosyne.coord.root import prepare_root
 from mnemosyne.coord.worktree_audit import (
     audit_worktree,
     branches_without_own_commits,
+    leftovers,
     prunable_registrations,
     prune_registration,
     remove_worktree,
 )
 from mnemosyne.coord.worktrees import open_workspace
 from tests.helpers import run_git
+
+# The liveness lock as doctor holds it while moving a worktree aside: free, or held by its instance.
+FREE = lambda: contextlib.nullcontext(True)  # noqa: E731
+TAKEN = lambda: contextlib.nullcontext(False)  # noqa: E731
 
 
 @pytest.fixture
@@ -78,7 +84,7 @@ def test_a_locked_worktree_is_kept(root, git_repo, common):
     run_git("worktree", "lock", str(path), cwd=git_repo)
     audit = audit_worktree(path, common)
     assert not audit.removable and "locked" in audit.reason
-    assert not remove_worktree(path, common).removable
+    assert not remove_worktree(path, common, FREE).removable
     assert path.is_dir()
 
 
@@ -110,7 +116,7 @@ def test_a_git_file_naming_another_repository_is_kept(root, git_repo, common, tm
     (path / ".git").write_text(f"gitdir: {other / '.git'}\n")
     audit = audit_worktree(path, common)
     assert not audit.removable and "not verifiably" in audit.reason
-    assert not remove_worktree(path, common).removable
+    assert not remove_worktree(path, common, FREE).removable
     assert (path / "README").exists()
 
 
@@ -126,7 +132,7 @@ def test_a_damaged_git_link_is_kept(root, git_repo, common, damage):
         (path / ".git").write_bytes(b"\xff\x00" * 10)
     audit = audit_worktree(path, common)
     assert not audit.removable and audit.reason != "clean"
-    assert not remove_worktree(path, common).removable and (path / "README").exists()
+    assert not remove_worktree(path, common, FREE).removable and (path / "README").exists()
 
 
 def test_a_symlinked_worktree_directory_is_kept_and_not_followed(root, git_repo, common,
@@ -137,7 +143,7 @@ def test_a_symlinked_worktree_directory_is_kept_and_not_followed(root, git_repo,
     real.symlink_to(elsewhere)
     audit = audit_worktree(real, common)
     assert not audit.removable and "symbolic link" in audit.reason
-    assert not remove_worktree(real, common).removable
+    assert not remove_worktree(real, common, FREE).removable
     assert (elsewhere / "README").exists() and real.is_symlink()
 
 
@@ -146,7 +152,7 @@ def test_a_plain_directory_is_kept(root, git_repo, common):
     path.mkdir()
     (path / "file").write_text("x")
     assert not audit_worktree(path, common).removable
-    assert not remove_worktree(path, common).removable
+    assert not remove_worktree(path, common, FREE).removable
     assert (path / "file").exists()
 
 
@@ -154,13 +160,22 @@ def test_remove_worktree_removes_only_clean_ones_and_prunes(root, git_repo, comm
     clean = make(root, git_repo, "c1c1c1c1")
     dirty = make(root, git_repo, "d1d1d1d1")
     (dirty / "notes.txt").write_text("unsaved\n")
-    assert remove_worktree(clean, common).removable
+    assert remove_worktree(clean, common, FREE).removable
     assert not clean.exists()
     assert str(clean) not in registered(git_repo)
     assert "mnemosyne/c1c1c1c1" in run_git("branch", "--list", cwd=git_repo)  # branch kept
-    kept = remove_worktree(dirty, common)
+    kept = remove_worktree(dirty, common, FREE)
     assert not kept.removable and (dirty / "notes.txt").read_text() == "unsaved\n"
     assert str(dirty) in registered(git_repo)
+    assert leftovers(root.worktrees) == []
+
+
+def test_a_worktree_whose_instance_holds_its_lock_at_removal_is_kept(root, git_repo, common):
+    """The instance started (and took its lock) after the audit: it may take the worktree back."""
+    clean = make(root, git_repo, "c1c1c1c1")
+    kept = remove_worktree(clean, common, TAKEN)
+    assert not kept.removable and "started meanwhile" in kept.reason
+    assert clean.is_dir() and str(clean) in registered(git_repo)
 
 
 def test_prunable_registrations_and_prune(root, git_repo, common, tmp_path):

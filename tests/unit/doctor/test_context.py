@@ -84,3 +84,31 @@ def test_age_does_not_follow_links(world, tmp_path):
     assert 99 < context.age_s(link) < 200
     assert context.age_s(target) < 50
     assert context.age_s(world.root.path / "missing") is None
+
+
+def test_an_unreadable_registry_leaves_every_unregistered_id_owned(world):
+    """Found in review: after a corrupt registry is set aside, another host's instances are
+    missing from it until their next heartbeat, and their locks are not visible here."""
+    (world.root.path / "process_registry.json").write_bytes(b"{corrupt")
+    context = world.context()
+    assert context.views() == []
+    assert context.registry_incomplete
+    assert not context.gone("a1a1a1a1")
+    assert not context.unowned_by_registry("a1a1a1a1")
+
+
+def test_holding_if_gone_keeps_an_instance_from_starting_meanwhile(world):
+    from mnemosyne.coord.liveness import InstanceLock  # noqa: PLC0415
+    from mnemosyne.errors import ConflictError  # noqa: PLC0415
+
+    context = world.context()
+    with context.holding_if_gone("a1a1a1a1") as gone:
+        assert gone
+        with pytest.raises(ConflictError):
+            InstanceLock(world.root.locks, "a1a1a1a1").acquire()
+    assert not (world.root.locks / "a1a1a1a1.lock").exists()  # made for the moment only
+    holder = world.hold_lock("b1b1b1b1")
+    with context.holding_if_gone("b1b1b1b1") as gone:
+        assert not gone
+    holder.kill()
+    holder.wait()

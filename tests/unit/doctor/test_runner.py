@@ -201,3 +201,20 @@ def test_a_check_that_fails_is_one_problem_and_the_others_still_run(world):
     assert runner._run_check(CHECKS[0], Context(world.run(), world.root))
 
 
+
+
+@pytest.mark.parametrize("name", ["locks", "coordination_queue", "worktrees", "cursors"])
+def test_a_root_whose_directory_is_a_link_is_not_looked_into(world, tmp_path, name):
+    """Found in review: a linked locks/ made even report-only doctor create files elsewhere."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    inside = world.root.path / name
+    for entry in inside.iterdir():
+        entry.unlink()
+    inside.rmdir()
+    inside.symlink_to(elsewhere)
+    settings = dataclasses.replace(world.settings, root=world.root.path)
+    findings = runner.run_doctor(settings, fix=True, cleanup_stale=True, start=world.root.path)
+    assert any(f.check == "root" and f.status == "problem" and "link" in f.message
+               for f in findings)
+    assert list(elsewhere.iterdir()) == []
