@@ -200,7 +200,9 @@ def mcp_section() -> str:
         "\"mnemosyne mcp\" answers the Model Context Protocol on standard input and output "
         "(e.g. \"claude mcp add mnemosyne -- mnemosyne mcp\"; see the README for VS Code, "
         "Cursor and Codex). Each tool's input schema is strict; errors are tool results with "
-        "isError true. The prompt \"context\" gives the same pack as the context tool.")]
+        "isError true. The prompt \"context\" gives the same pack as the context tool. "
+        "Every instance started with \"serve --with-api\" serves the same tools over MCP's "
+        "Streamable HTTP transport at /mcp, behind the API token (Authorization: Bearer).")]
     for tool in TOOLS:
         text.append(f".TP\n.B {tool.name}\n{escape(tool.description)} Arguments: "
                     f"{escape(describe_arguments(tool).replace('`', ''))}.\n")
