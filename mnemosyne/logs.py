@@ -72,16 +72,17 @@ class ConsoleFormatter(logging.Formatter):
 _CONTEXT = InstanceContextFilter()
 
 
-def configure_logging(level: str, stream: TextIO, journal: bool) -> None:
+def configure_logging(level: str, stream: TextIO, journal: bool,
+                      native: logging.Handler | None = None) -> None:
     """Send every mnemosyne log record at *level* or above to *stream*.
 
-    *journal* selects the `<N>` priority format for journald.
+    *journal* (stderr is journald's stream) selects *native*, a handler writing to journald's
+    own socket that the caller made (daemon/systemd.py), or without one the `<N>` priority
+    format on *stream*.
     """
     handler: logging.Handler = logging.StreamHandler(stream)
     if journal:
-        from mnemosyne.daemon.systemd import journal_handler  # noqa: PLC0415
-
-        handler = journal_handler("mnemosyne") or handler
+        handler = native or handler
         formatter: logging.Formatter = logging.Formatter("%(instance_prefix)s%(message)s")
         if isinstance(handler, logging.StreamHandler):
             formatter = JournalFormatter("%(instance_prefix)s%(message)s")

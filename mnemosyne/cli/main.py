@@ -132,9 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = COMMANDS[args.command]
         settings = resolve_settings(flags, config_path=args.config,
                                     lenient=getattr(module, "LENIENT_CONFIG", False))
-        from mnemosyne.daemon.systemd import stderr_is_journal  # noqa: PLC0415
+        from mnemosyne.daemon.systemd import journal_handler, stderr_is_journal  # noqa: PLC0415
 
-        configure_logging(settings.log_level, sys.stderr, journal=stderr_is_journal())
+        journal = stderr_is_journal()
+        configure_logging(settings.log_level, sys.stderr, journal=journal,
+                          native=journal_handler("mnemosyne") if journal else None)
         return int(module.run(args, settings))
     except MnemosyneError as error:
         from mnemosyne.daemon.systemd import report_failure  # noqa: PLC0415

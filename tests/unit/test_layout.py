@@ -13,12 +13,21 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "mnemosyne"
 MODULES = sorted(path for path in PACKAGE.rglob("*.py") if "__pycache__" not in path.parts)
 ENVIRONMENT_READERS = {"mnemosyne/config.py", "mnemosyne/daemon/systemd.py"}
-# Library layers that must never reach up into the front ends.
+EVERY_PACKAGE = ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api", "mnemosyne.mcp",
+                 "mnemosyne.dash", "mnemosyne.doctor", "mnemosyne.coord", "mnemosyne.store")
+# Library layers that must never reach up into the front ends; the ground modules import
+# nothing above them (errors and atomicfile nothing of mnemosyne at all).
 FORBIDDEN_IMPORTS = {
+    "mnemosyne/errors.py": ("mnemosyne.",),
+    "mnemosyne/atomicfile.py": ("mnemosyne.",),
+    "mnemosyne/logs.py": (*EVERY_PACKAGE, "mnemosyne.config"),
+    "mnemosyne/config.py": EVERY_PACKAGE,
     "mnemosyne/store/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api",
-                         "mnemosyne.doctor"),
+                         "mnemosyne.doctor", "mnemosyne.mcp", "mnemosyne.dash",
+                         "mnemosyne.coord"),
     "mnemosyne/coord/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api",
-                         "mnemosyne.doctor"),
+                         "mnemosyne.doctor", "mnemosyne.mcp", "mnemosyne.dash",
+                         "mnemosyne.store"),
     "mnemosyne/api/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.dash",
                        "mnemosyne.doctor"),
     "mnemosyne/mcp/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api",
