@@ -244,9 +244,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("message_ttl_s", lambda _: 300.0, _positive_float,
             "seconds after which an undelivered coordination message is deleted",
             env=("MNEMOSYNE_MESSAGE_TTL_S",)),
-    Setting("test_hang_file", lambda _: None, _optional_path,
-            "testing only: while this file exists the main loop hangs (exercises the watchdog)",
-            env=("MNEMOSYNE_TEST_HANG_FILE",)),
 )
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
 
@@ -280,7 +277,6 @@ class Settings:
     poll_interval_s: float
     message_size_cap: int
     message_ttl_s: float
-    test_hang_file: Path | None
     config_path: Path
     config_dir: Path = Path()
     state_dir: Path = Path()

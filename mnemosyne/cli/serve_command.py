@@ -5,8 +5,8 @@ liveness lock and heartbeats until it stops. Started inside a linked git worktre
 --worktree always) it works in its own worktree, .mnemosyne/worktrees/ID, on branch mnemosyne/ID
 (or --branch), removed on a clean stop unless it has uncommitted changes; with workdir
 (MNEMOSYNE_WORKDIR) it works in that directory. SIGHUP (systemctl --user reload) resolves the
-settings as a fresh start would, flags included, applies the log level, heartbeat_interval_s
-and test_hang_file, and logs which changed settings wait for a restart.
+settings as a fresh start would, flags included, applies the log level and
+heartbeat_interval_s, and logs which changed settings wait for a restart.
 """
 
 from __future__ import annotations

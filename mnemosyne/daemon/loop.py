@@ -89,7 +89,6 @@ class InstanceLoop:
         # call, and an idle instance's CPU time is mostly system calls); the first reads all.
         ready = set(descriptors)
         while True:
-            self.hang_while_asked()
             for signum in self.signals.pending(read_pipe=signal_fd in ready):
                 if signum in (signal.SIGTERM, signal.SIGINT):
                     self.manager.stopping()
@@ -161,14 +160,6 @@ class InstanceLoop:
         if not self.heartbeat_ok:
             return "registry heartbeat failing"
         return None
-
-    def hang_while_asked(self) -> None:
-        """Block, signals and all, while the test_hang_file setting's file exists (tests)."""
-        path = self.settings.test_hang_file
-        if path is not None and path.exists():
-            logger.warning("hanging while %s exists (test_hang_file)", path)
-            while path.exists():
-                time.sleep(0.1)
 
     def feed_watchdog(self) -> bool:
         """Send WATCHDOG=1 if the instance is healthy; return whether it was sent."""

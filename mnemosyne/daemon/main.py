@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 # Settings the running instance applies on SIGHUP (the loop reads them at each turn); any
 # other setting changed in the configuration takes effect at the next start.
-APPLIED_ON_RELOAD = frozenset({"log_level", "heartbeat_interval_s", "test_hang_file"})
+APPLIED_ON_RELOAD = frozenset({"log_level", "heartbeat_interval_s"})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -89,23 +89,21 @@ def test_the_target_stops_every_instance(user_manager):
 
 
 def test_a_hung_instance_is_killed_by_the_watchdog_and_restarted(user_manager):
+    """Hung: SIGSTOP, so it can neither heartbeat nor notify; systemd's watchdog must act."""
     dropin = user_manager.config / "systemd" / "user" / "mnemosyne@.service.d"
     dropin.mkdir(exist_ok=True)
-    (dropin / "watchdog.conf").write_text("[Service]\nWatchdogSec=1s\n")
-    hang = user_manager.state / "hang"
-    env = user_manager.config / "mnemosyne" / "0a0b0c0d.env"
-    env.write_text(f"MNEMOSYNE_TEST_HANG_FILE={hang}\n")
+    (dropin / "watchdog.conf").write_text("[Service]\nWatchdogSec=1s\nTimeoutStopSec=2s\n")
     user_manager.systemctl("daemon-reload")
     try:
         user_manager.systemctl("start", "mnemosyne@0a0b0c0d")
         first = user_manager.show("mnemosyne@0a0b0c0d", "MainPID")
-        hang.touch()
+        user_manager.systemctl("kill", "--kill-whom=main", "--signal=SIGSTOP",
+                               "mnemosyne@0a0b0c0d")
         # The manager's own lines about a user unit carry USER_UNIT=, which -u does not match.
         user_manager.wait_for(lambda: any(
             "Watchdog timeout" in entry.get("MESSAGE", "")
             for entry in user_manager.journal("USER_UNIT=mnemosyne@0a0b0c0d.service")),
             what="the watchdog to fire")
-        hang.unlink()
         user_manager.wait_for(
             lambda: user_manager.show("mnemosyne@0a0b0c0d", "ActiveState") == "active"
             and user_manager.show("mnemosyne@0a0b0c0d", "MainPID") not in ("0", first),
@@ -114,8 +112,6 @@ def test_a_hung_instance_is_killed_by_the_watchdog_and_restarted(user_manager):
         user_manager.wait_for(lambda: user_manager.instances().get("0a0b0c0d", {}).get(
             "state") == "live", what="live again")
     finally:
-        hang.unlink(missing_ok=True)
-        env.unlink()
         (dropin / "watchdog.conf").unlink()
         user_manager.systemctl("daemon-reload")
 
