@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import stat
 import time
 from collections.abc import Callable
@@ -166,6 +167,24 @@ def set_aside(path: Path, directory: Path | None = None, label: str = "corrupt")
             raise
         return None
     return target
+
+
+def remove_entry(path: Path) -> bool:
+    """Delete a file, link, FIFO or directory tree at *path*; return True if it is gone.
+
+    A link is removed itself, never followed (rmtree does not follow links either). Never
+    raises: what cannot be removed returns False.
+    """
+    try:
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def open_lock_file(path: Path | bytes) -> int:

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
 from mnemosyne.coord.liveness import remove_free_lock_file
 from mnemosyne.coord.queue import NAME_RE
-from mnemosyne.coord.safefile import set_aside
+from mnemosyne.coord.safefile import remove_entry, set_aside
 from mnemosyne.doctor.context import Context
 from mnemosyne.doctor.findings import Finding, listed
 
@@ -57,21 +56,6 @@ def _names(directory: Path) -> list[str]:
         return sorted(os.listdir(directory))
     except OSError:
         return []
-
-
-def _delete(path: Path) -> bool:
-    """Delete a file, link, FIFO or directory tree (never following a link); True if gone."""
-    try:
-        mode = os.lstat(path).st_mode
-        if stat.S_ISDIR(mode):
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def _grouped(ctx: Context, kind: str, names: list[str], *, problem: str, done: str,
@@ -136,15 +120,15 @@ def _messages(ctx: Context) -> list[Finding]:
     findings = [
         *_grouped(ctx, "stale", expired, problem=f"message(s) older than the message TTL "
                   f"({ctx.settings.message_ttl_s:g} s)", done="deleted",
-                  fix=lambda name: _delete(queue / name)),
+                  fix=lambda name: remove_entry(queue / name)),
         *_grouped(ctx, "repair", strays, problem="file(s) in the queue that are not messages",
                   done=f"moved to {ctx.root.rejected}:", fix=move_aside),
         *_grouped(ctx, "repair", temporaries, problem=f"temporary file(s) older than "
                   f"{TEMP_MAX_AGE_S:g} s", done="deleted",
-                  fix=lambda name: _delete(queue / name)),
+                  fix=lambda name: remove_entry(queue / name)),
         *_grouped(ctx, "repair", root_temporaries, problem=f"temporary registry file(s) "
                   f"older than {TEMP_MAX_AGE_S:g} s", done="deleted",
-                  fix=lambda name: _delete(ctx.root.path / name)),
+                  fix=lambda name: remove_entry(ctx.root.path / name)),
     ]
     if waiting:
         findings.append(ctx.finding(NAME, "ok", f"{len(waiting)} message(s) wait for instances "
@@ -166,7 +150,7 @@ def _rejected(ctx: Context) -> list[Finding]:
             young += 1
     findings = _grouped(ctx, "repair", old, problem=f"rejected file(s) older than "
                         f"{REJECTED_KEEP_DAYS} days", done="deleted",
-                        fix=lambda name: _delete(ctx.root.rejected / name))
+                        fix=lambda name: remove_entry(ctx.root.rejected / name))
     if young:
         findings.append(ctx.finding(NAME, "ok", f"{young} rejected file(s) in "
                                     f"{ctx.root.rejected}, kept {REJECTED_KEEP_DAYS} days"))
@@ -181,7 +165,7 @@ def _cursors(ctx: Context) -> list[Finding]:
     def remove(name: str) -> bool:
         # Under the id's liveness lock: an instance starting now would load the cursor.
         with ctx.holding_if_gone(name.removesuffix(".json")) as gone:
-            return gone and _delete(ctx.root.cursors / name)
+            return gone and remove_entry(ctx.root.cursors / name)
 
     return _grouped(ctx, "stale", names, problem="cursor(s) of instances that are gone",
                     done="deleted", fix=remove)

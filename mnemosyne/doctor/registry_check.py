@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 
+from mnemosyne.coord.safefile import remove_entry
 from mnemosyne.doctor.context import Context
 from mnemosyne.doctor.findings import Finding, listed
 
@@ -83,23 +84,26 @@ def _set_aside_copies(ctx: Context) -> list[Finding]:
             f"inspection until {SET_ASIDE_KEEP_DAYS} days old: {listed(young)}", files=young))
     if old:
         if ctx.run.may("repair"):
-            removed = [name for name in old if _remove(ctx.root.path / name)]
-            findings.append(ctx.finding(NAME, "fixed", f"removed {len(removed)} registry "
-                                        f"cop(ies) set aside over {SET_ASIDE_KEEP_DAYS} days "
-                                        f"ago: {listed(removed)}", files=removed))
+            # A directory set aside (one was planted where a registry belongs) is only shown.
+            trees = [name for name in old if os.path.isdir(ctx.root.path / name)
+                     and not os.path.islink(ctx.root.path / name)]
+            removed = [name for name in old
+                       if name not in trees and remove_entry(ctx.root.path / name)]
+            left = [name for name in old if name not in removed and name not in trees]
+            if trees:
+                findings.append(ctx.finding(NAME, "kept", f"{len(trees)} director(ies) set "
+                                            f"aside as registry copies, not deleted by doctor: "
+                                            f"{listed(trees)}", files=trees))
+            if removed:
+                findings.append(ctx.finding(NAME, "fixed", f"removed {len(removed)} registry "
+                                            f"cop(ies) set aside over {SET_ASIDE_KEEP_DAYS} "
+                                            f"days ago: {listed(removed)}", files=removed))
+            if left:
+                findings.append(ctx.finding(NAME, "problem", f"could not remove {len(left)} "
+                                            f"old registry cop(ies): {listed(left)}",
+                                            files=left))
         else:
             findings.append(ctx.finding(NAME, "problem", f"{len(old)} registry cop(ies) set "
                                         f"aside over {SET_ASIDE_KEEP_DAYS} days ago: "
                                         f"{listed(old)}", files=old))
     return findings
-
-
-def _remove(path: os.PathLike[str]) -> bool:
-    try:
-        os.unlink(path)  # a link is removed itself, never followed
-    except IsADirectoryError:
-        return False
-    except FileNotFoundError:
-        return True
-    return True
-

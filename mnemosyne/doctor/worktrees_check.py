@@ -11,9 +11,9 @@ Must not: touch the worktree of an instance that may still run, or delete a bran
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 
+from mnemosyne.coord.safefile import remove_entry
 from mnemosyne.coord.worktree_audit import (
     audit_worktree,
     branches_without_own_commits,
@@ -104,12 +104,7 @@ def _leftovers(ctx: Context) -> list[Finding]:
     if not ctx.run.may("repair"):
         return [ctx.finding(NAME, "problem", f"{len(paths)} worktree(s) moved aside by an "
                             f"unfinished removal: {listed(names)}", names=names)]
-    failed = []
-    for path in paths:
-        try:
-            shutil.rmtree(path)
-        except OSError:
-            failed.append(path.name)
+    failed = [path.name for path in paths if not remove_entry(path)]
     done = [name for name in names if name not in failed]
     findings = [ctx.finding(NAME, "fixed", f"deleted {len(done)} worktree(s) an earlier "
                             f"removal moved aside: {listed(done)}", names=done)] if done else []

@@ -97,3 +97,30 @@ def test_warnings_are_rate_limited_per_kind(caplog):
         assert warnings.warn("bad", "file %d", 1000)
     assert len(caplog.records) == 3
     assert "999 more like it" in caplog.records[-1].getMessage()
+
+
+def test_remove_entry_removes_files_links_fifos_and_trees_without_following_links(tmp_path):
+    from mnemosyne.coord.safefile import remove_entry  # noqa: PLC0415
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("x")
+    inside = tmp_path / "inside"
+    inside.mkdir()
+    (inside / "file").write_text("x")
+    os.mkfifo(inside / "fifo")
+    (inside / "link").symlink_to(outside)
+    (inside / "tree").mkdir()
+    (inside / "tree" / "link").symlink_to(outside)
+    for name in ("file", "fifo", "link", "tree", "missing"):
+        assert remove_entry(inside / name)
+    assert os.listdir(inside) == [] and (outside / "keep").exists()
+    locked = inside / "locked"
+    (locked / "sub").mkdir(parents=True)
+    (locked / "sub" / "f").write_text("x")
+    os.chmod(locked / "sub", 0o500)
+    try:
+        assert remove_entry(locked) is (os.geteuid() == 0)  # root ignores the mode
+    finally:
+        if (locked / "sub").exists():
+            os.chmod(locked / "sub", 0o700)
