@@ -47,7 +47,7 @@ bench: $(STAMP)
 
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' mnemosyne/__init__.py)
 RPM_TOPDIR ?= $(CURDIR)/build/rpm
-# A noarch RPM from this tree (packaging/rpm/mnemosyne.spec) into $(RPM_TOPDIR)/RPMS/noarch.
+# A noarch RPM from this tree (packaging/rpm/mnemosyne-agent.spec) into $(RPM_TOPDIR)/RPMS/noarch.
 # Needs rpmbuild (Debian: apt-get install rpm) and python3-build, python3-installer;
 # --nodeps: the build requirements are Fedora's package names, absent from Debian's rpm database;
 # brp-compress (gzips the man pages) needs bash, and Debian's /bin/sh is dash.
@@ -61,7 +61,7 @@ rpm:
 		-czf $(RPM_TOPDIR)/SOURCES/$(NAME_VERSION).tar.gz .
 	rpmbuild -bb --nodeps --define '_topdir $(RPM_TOPDIR)' \
 		--define '__brp_compress /bin/bash %{_rpmconfigdir}/brp-compress %{_prefix}' \
-		packaging/rpm/mnemosyne.spec
+		packaging/rpm/mnemosyne-agent.spec
 NAME_VERSION = mnemosyne-$(VERSION)
 
 $(FLOOR_STAMP): pyproject.toml
@@ -91,8 +91,8 @@ deb:
 	@# build against the wrong interpreter).
 	cd $(DEB_OUT)/debian-build/mnemosyne && PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 		dpkg-buildpackage -us -uc -b
-	mv $(DEB_OUT)/debian-build/mnemosyne_*.deb $(DEB_OUT)/
-	lintian --fail-on error,warning --info --display-info $(DEB_OUT)/mnemosyne_*.deb
+	mv $(DEB_OUT)/debian-build/mnemosyne-agent_*.deb $(DEB_OUT)/
+	lintian --fail-on error,warning --info --display-info $(DEB_OUT)/mnemosyne-agent_*.deb
 
 clean:
 	rm -rf $(VENV) $(FLOOR_VENV) .pytest_cache .coverage .coverage.* build *.egg-info \

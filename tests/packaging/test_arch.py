@@ -45,6 +45,13 @@ def test_pkgbuild_follows_the_python_guidelines():
             "python-daemon", "python-sdnotify"} <= set(depends.split())
 
 
+def test_package_is_mnemosyne_agent_and_conflicts_with_the_flash_card_mnemosyne():
+    """The AUR's `mnemosyne` is another program with its own /usr/bin/mnemosyne."""
+    result = sourced('printf "%s\\n" "$pkgname" "${conflicts[*]}"')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["mnemosyne-agent", "mnemosyne"]
+
+
 def test_package_installs_programs_units_and_man_pages(tmp_path):
     python = Path("/usr/bin/python3")
     check = subprocess.run([str(python), "-c", "import installer"], capture_output=True,
@@ -68,6 +75,6 @@ def test_package_installs_programs_units_and_man_pages(tmp_path):
         assert (pkgdir / "usr/lib/systemd/user" / unit).is_file(), unit
     for page in PAGES:
         assert (pkgdir / "usr/share/man" / page).is_file(), page
-    assert (pkgdir / "usr/share/licenses/mnemosyne/LICENSE").is_file()
+    assert (pkgdir / "usr/share/licenses/mnemosyne-agent/LICENSE").is_file()
     assert list(pkgdir.glob("usr/lib/python3*/*-packages/mnemosyne/cli/main.py"))
     assert not (pkgdir / "usr" / "local").exists()

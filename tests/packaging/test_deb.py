@@ -245,6 +245,9 @@ def test_deb_installs_runs_and_purges_on_pristine_debian_12(debian_root, tmp_pat
     deb, lintian = _build_deb(tmp_path / "deb")
     package = _run(["dpkg-deb", "--field", str(deb), "Package"]).stdout.strip()
     version = _run(["dpkg-deb", "--field", str(deb), "Version"]).stdout.strip()
+    # Debian's `mnemosyne` is a flash-card program with its own /usr/bin/mnemosyne.
+    assert package == "mnemosyne-agent"
+    assert _run(["dpkg-deb", "--field", str(deb), "Conflicts"]).stdout.strip() == "mnemosyne"
     shipped = {line.split(maxsplit=5)[5].removeprefix("./").split(" -> ")[0].rstrip("/")
                for line in _run(["dpkg-deb", "--contents", str(deb)]).stdout.splitlines()} - {""}
     assert "E:" not in lintian and "W:" not in lintian, lintian

@@ -29,7 +29,7 @@ def package(tmp_path_factory):
                             cwd=REPO, capture_output=True, text=True, check=False, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (built,) = (topdir / "RPMS" / "noarch").glob("*.rpm")
-    assert built.name == f"mnemosyne-{__version__}-1.noarch.rpm"
+    assert built.name == f"mnemosyne-agent-{__version__}-1.noarch.rpm"
     return built
 
 
@@ -63,3 +63,8 @@ def test_rpm_scriptlets_preset_and_disable_the_user_units(package):
     scripts = "\n".join(query(package, "-qp", "--scripts"))
     assert "preset --global mnemosyne.target mnemosyne-doctor.timer" in scripts
     assert "disable --global mnemosyne.target mnemosyne-doctor.timer" in scripts
+
+
+def test_rpm_conflicts_with_the_flash_card_mnemosyne(package):
+    """Fedora's `mnemosyne` is another program with its own /usr/bin/mnemosyne."""
+    assert query(package, "-qp", "--conflicts") == ["mnemosyne"]

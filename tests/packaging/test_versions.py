@@ -14,8 +14,9 @@ import mnemosyne
 from tests.packaging.build import REPO
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
-SPEC = REPO / "packaging" / "rpm" / "mnemosyne.spec"
+SPEC = REPO / "packaging" / "rpm" / "mnemosyne-agent.spec"
 PKGBUILD = REPO / "packaging" / "arch" / "PKGBUILD"
+DEBIAN_CONTROL = REPO / "packaging" / "debian" / "control"
 DEBIAN_CHANGELOG = REPO / "packaging" / "debian" / "changelog"
 
 
@@ -48,17 +49,15 @@ def pkgbuild_version() -> str:
 
 
 def debian_version() -> str:
-    version = field(r"^mnemosyne \(([^)]+)\)", DEBIAN_CHANGELOG.read_text().splitlines()[0])
+    version = field(r"^mnemosyne-agent \(([^)]+)\)", DEBIAN_CHANGELOG.read_text().splitlines()[0])
     version = version.split(":", 1)[-1]  # no epoch
     return version.rsplit("-", 1)[0] if "-" in version else version  # upstream part
 
 
 def test_every_package_has_the_project_version():
-    versions = {"packaging/rpm/mnemosyne.spec": spec_version(),
-                "packaging/arch/PKGBUILD": pkgbuild_version()}
-    # packaging/debian is checked as soon as it exists (it is built on another branch).
-    if DEBIAN_CHANGELOG.exists():
-        versions["packaging/debian/changelog"] = debian_version()
+    versions = {"packaging/rpm/mnemosyne-agent.spec": spec_version(),
+                "packaging/arch/PKGBUILD": pkgbuild_version(),
+                "packaging/debian/changelog": debian_version()}
     assert versions == dict.fromkeys(versions, project_version())
 
 
@@ -68,6 +67,7 @@ def test_packages_name_the_same_license_and_home_page():
     spec, pkgbuild = SPEC.read_text(), PKGBUILD.read_text()
     assert field(r"^URL:\s*(\S+)", spec) == homepage
     assert field(r"^url=(\S+)", pkgbuild) == homepage
+    assert field(r"^Homepage:\s*(\S+)", DEBIAN_CONTROL.read_text()) == homepage
     assert field(r"^License:\s*(\S+)", spec) == "MIT"
     assert field(r"^license=\((\S+)\)", pkgbuild) == "MIT"
     assert "MIT License" in (REPO / "LICENSE").read_text()
