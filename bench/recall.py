@@ -4,8 +4,9 @@ Memories are generated with a Zipf word distribution over a 30,000-word vocabula
 text has), imported through `import_memories` (the `mnemosyne import` path), then queried with
 rare terms, common terms (the 50 most frequent words: stopword-like), two words, word-stem
 prefixes and broad 3-5 letter prefixes. Each recall is timed as users get it: the search plus
-the recording of access counts. Targets: import >= 10,000 rows/s; recall p50 <= 2 ms and
-p99 <= 25 ms across the mix.
+the recording of access counts. The mix runs again inside one project's namespace (a fifth of
+the memories), as an agent recalls by default. Targets: import >= 10,000 rows/s; recall p50
+<= 2 ms and p99 <= 25 ms across the mix, in every namespace and in one.
 """
 
 from __future__ import annotations
@@ -59,11 +60,12 @@ def make_lines(rng: random.Random, vocabulary: list[str]) -> list[str]:
     return lines
 
 
-def time_recalls(store: MemoryStore, queries: list[str]) -> list[float]:
-    """Return the wall time of one recall per query."""
+def time_recalls(store: MemoryStore, queries: list[str],
+                 namespace: str | None = None) -> list[float]:
+    """Return the wall time of one recall per query (in *namespace*, or in all of them)."""
     timings = []
     for text in queries:
-        query = make_recall_query(text, limit=10)
+        query = make_recall_query(text, namespace=namespace, limit=10)
         began = time.perf_counter()
         recall(store, query)
         timings.append(time.perf_counter() - began)
@@ -96,6 +98,9 @@ def main() -> None:
         }
         time_recalls(store, [query for queries in kinds.values() for query in queries[:20]])
         results = {kind: time_recalls(store, queries) for kind, queries in kinds.items()}
+        # What an agent asks most: its own project's namespace (a fifth of the memories).
+        in_project = {kind: time_recalls(store, kinds[kind], namespace=NAMESPACES[1])
+                      for kind in MIX}
         database.close()
     everything = [value for kind in MIX for value in results[kind]]
     emit("recall", {
@@ -104,8 +109,13 @@ def main() -> None:
                         "rows_per_s": round(MEMORIES / import_seconds)},
         "recall": {kind: latency_summary(values) for kind, values in results.items()},
         "recall_mix": {"kinds": list(MIX), **latency_summary(everything)},
+        "recall_in_one_namespace": {kind: latency_summary(values)
+                                    for kind, values in in_project.items()},
+        "recall_in_one_namespace_mix": {
+            "namespace": NAMESPACES[1], "kinds": list(MIX),
+            **latency_summary([value for values in in_project.values() for value in values])},
         "targets": {"bulk_import_rows_per_s": ">= 10000", "recall_mix_p50_ms": "<= 2",
-                    "recall_mix_p99_ms": "<= 25"},
+                    "recall_mix_p99_ms": "<= 25", "recall_in_one_namespace_mix_p99_ms": "<= 25"},
     })
 
 

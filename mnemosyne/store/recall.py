@@ -8,13 +8,15 @@ apply before the limit.
 An empty query returns the most important, then most recently stored memories. When more than
 CANDIDATE_CAP memories match (a common word), only the most recently stored CANDIDATE_CAP of
 them that pass the filters are ranked, and words found in most memories rank by importance and
-recency alone (see `_candidates`): this keeps every query to a few milliseconds.
+recency alone (see `_rank_expression`): this keeps every query to a few milliseconds.
+Equal scores rank the most recently stored memory first.
 Must not: write anything except the access counts of the memories it returns.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 from collections.abc import Iterable
@@ -115,8 +117,11 @@ def build_match_expressions(text: str) -> list[str]:
     return expressions
 
 
+UNFILTERED = "m.archived = 0 AND m.superseded_by IS NULL"  # what every recall leaves out
+
+
 def _filter_sql(query: RecallQuery) -> tuple[str, dict[str, Any]]:
-    clauses = ["m.archived = 0", "m.superseded_by IS NULL"]
+    clauses = [UNFILTERED]
     parameters: dict[str, Any] = {}
     if query.namespace is not None:
         clauses.append("m.namespace = :namespace")
@@ -135,33 +140,80 @@ def _filter_sql(query: RecallQuery) -> tuple[str, dict[str, Any]]:
     return " AND ".join(clauses), parameters
 
 
-def _candidates(connection: apsw.Connection, where: str,
-                parameters: dict[str, Any]) -> tuple[int, bool]:
-    """Return (lowest `seq` worth ranking, whether bm25 is worth computing).
+def _newest_matches(connection: apsw.Connection, match: str) -> list[int]:
+    """Return the `seq` of the most recently stored CANDIDATE_CAP matches, newest first.
+
+    One evaluation of the full-text query: for a common word or prefix (tens of thousands of
+    matches) each evaluation costs milliseconds, so the rest of the ranking reuses this list.
+    """
+    return [row[0] for row in connection.execute(
+        "SELECT rowid FROM memories_fts WHERE memories_fts MATCH :match "
+        "ORDER BY rowid DESC LIMIT :cap", {"match": match, "cap": CANDIDATE_CAP})]
+
+
+def _all_pass(connection: apsw.Connection, ids: str, count: int, where: str,
+              parameters: dict[str, Any]) -> bool:
+    """Return True if all *count* memories of the JSON list *ids* pass the filters."""
+    return connection.execute(
+        f"SELECT count(*) FROM memories m WHERE m.seq IN (SELECT value FROM json_each(:ids)) "
+        f"AND {where}", {**parameters, "ids": ids}).fetchall()[0][0] == count
+
+
+def _rank_by_importance(connection: apsw.Connection, ids: str, where: str,
+                        parameters: dict[str, Any]) -> list[tuple[int, float]]:
+    """Rank the memories of the JSON list *ids* by importance and recency, best first."""
+    return connection.execute(
+        f"SELECT m.seq, {IMPORTANCE_WEIGHT} * {RECENCY_WEIGHT} AS score FROM memories m "
+        f"WHERE m.seq IN (SELECT value FROM json_each(:ids)) AND {where} "
+        f"ORDER BY score DESC, m.seq DESC LIMIT :limit", {**parameters, "ids": ids}).fetchall()
+
+
+def _newest_passing(connection: apsw.Connection, where: str,
+                    parameters: dict[str, Any]) -> list[int]:
+    """Return the `seq` of the most recent CANDIDATE_CAP matches passing the filters."""
+    return [row[0] for row in connection.execute(
+        f"SELECT m.seq FROM memories_fts CROSS JOIN memories m ON m.seq = memories_fts.rowid "
+        f"WHERE memories_fts MATCH :match AND {where} "
+        f"ORDER BY memories_fts.rowid DESC LIMIT :cap", {**parameters, "cap": CANDIDATE_CAP})]
+
+
+def _rank_matches(connection: apsw.Connection, relevance: str, where: str,
+                  parameters: dict[str, Any]) -> list[tuple[int, float]]:
+    """Rank the matches from `seq` :floor up that pass the filters, best first."""
+    return connection.execute(
+        f"SELECT m.seq, {relevance} * {IMPORTANCE_WEIGHT} * {RECENCY_WEIGHT} AS score "
+        f"FROM memories_fts CROSS JOIN memories m ON m.seq = memories_fts.rowid "
+        f"WHERE memories_fts MATCH :match AND memories_fts.rowid >= :floor AND {where} "
+        f"ORDER BY score DESC, m.seq DESC LIMIT :limit", parameters).fetchall()
+
+
+def _rank_expression(connection: apsw.Connection, where: str,
+                     parameters: dict[str, Any]) -> list[tuple[int, float]]:
+    """Return (seq, score) of the best matches of parameters["match"], best first.
 
     At most CANDIDATE_CAP matches: all of them, with bm25. More: only the most recently stored
     CANDIDATE_CAP matches that pass the filters (bm25 over every match of a common word costs
-    ~1 µs a memory). If more than half of the latest CANDIDATE_CAP memories match, the words do
-    not discriminate (FTS5's bm25 gives a word found in over half of all rows no weight), so
-    the costly bm25 statistics pass over the whole index is skipped.
+    ~1 µs a memory). When the newest CANDIDATE_CAP matches all pass the filters (no filter, or
+    one they all meet), they are those candidates and no further search finds them. If more
+    than half of the latest CANDIDATE_CAP memories match, the words do not discriminate (FTS5's
+    bm25 gives a word found in over half of all rows no weight): the candidates rank by
+    importance and recency alone, and the costly bm25 statistics pass is skipped.
     """
-    match = parameters["match"]
-    over_cap = connection.execute(
-        "SELECT rowid FROM memories_fts WHERE memories_fts MATCH :match "
-        "ORDER BY rowid DESC LIMIT 1 OFFSET :skip", {"match": match, "skip": CANDIDATE_CAP - 1},
-    ).fetchall()
-    if not over_cap:
-        return 0, True
-    recent_matches = connection.execute(
-        "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH :match "
-        "AND rowid > (SELECT max(seq) FROM memories) - :window",
-        {"match": match, "window": CANDIDATE_CAP}).fetchall()[0][0]
-    floor = connection.execute(
-        f"SELECT m.seq FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid "
-        f"WHERE memories_fts MATCH :match AND {where} "
-        f"ORDER BY memories_fts.rowid DESC LIMIT 1 OFFSET :skip",
-        {**parameters, "skip": CANDIDATE_CAP - 1}).fetchall()
-    return (int(floor[0][0]) if floor else 0), recent_matches * 2 <= CANDIDATE_CAP
+    newest = _newest_matches(connection, parameters["match"])
+    if len(newest) < CANDIDATE_CAP:
+        parameters["floor"] = 0
+        return _rank_matches(connection, RELEVANCE, where, parameters)
+    latest = connection.execute("SELECT coalesce(max(seq), 0) FROM memories").fetchall()[0][0]
+    recent_matches = sum(1 for seq in newest if seq > latest - CANDIDATE_CAP)
+    candidates = newest
+    # With a filter (a namespace, say) most of `newest` fail it: search the passing ones at once.
+    if where != UNFILTERED or not _all_pass(connection, json.dumps(newest), len(newest), where,
+                                            parameters):
+        candidates = _newest_passing(connection, where, parameters)
+    if recent_matches * 2 > CANDIDATE_CAP:
+        return _rank_by_importance(connection, json.dumps(candidates), where, parameters)
+    parameters["floor"] = candidates[-1] if len(candidates) == CANDIDATE_CAP else 0
+    return _rank_matches(connection, RELEVANCE, where, parameters)
 
 
 def _search(connection: apsw.Connection, query: RecallQuery) -> list[tuple[int, float]]:
@@ -177,13 +229,7 @@ def _search(connection: apsw.Connection, query: RecallQuery) -> list[tuple[int, 
     ranked: list[tuple[int, float]] = []
     for expression in expressions:
         parameters["match"] = expression
-        parameters["floor"], discriminating = _candidates(connection, where, parameters)
-        relevance = RELEVANCE if discriminating else "1.0"
-        ranked = connection.execute(
-            f"SELECT m.seq, {relevance} * {IMPORTANCE_WEIGHT} * {RECENCY_WEIGHT} AS score "
-            f"FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid "
-            f"WHERE memories_fts MATCH :match AND memories_fts.rowid >= :floor AND {where} "
-            f"ORDER BY score DESC LIMIT :limit", parameters).fetchall()
+        ranked = _rank_expression(connection, where, parameters)
         if ranked:
             break
     return ranked
