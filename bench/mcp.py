@@ -8,7 +8,9 @@ over a mix of rare terms, common terms and prefixes in every namespace (`namespa
 the CLI searches); beside it, the CLI's `mnemosyne recall` with the same queries, timed as a
 whole process (spawn to exit), which is what an agent shelling out pays; and over HTTP, a
 `serve --with-api` instance on the same database answering `tools/call recall` at POST /mcp
-(target p99 <= 15 ms), alternating with a bare `/health` round trip on the same connection.
+(target p99 <= 15 ms), alternating with a bare `/health` round trip on the same connection;
+then the same queries inside one project's namespace (a fifth of the memories), as an agent
+recalls by default.
 """
 
 from __future__ import annotations
@@ -128,7 +130,8 @@ def start_instance(db: Path, env: dict[str, str], cwd: Path) -> tuple[subprocess
     return process, address, token
 
 
-def time_http(address: str, token: str, queries: list[str]) -> tuple[list[float], list[float]]:
+def time_http(address: str, token: str, queries: list[str],
+              namespace: str = "*") -> tuple[list[float], list[float]]:
     """Return the round trips of `tools/call recall` over POST /mcp and of GET /health.
 
     One kept-alive connection, as an MCP client holds; the two alternate, so they see the same
@@ -151,7 +154,8 @@ def time_http(address: str, token: str, queries: list[str]) -> tuple[list[float]
     for index, text in enumerate(queries, start=1):
         request = {"jsonrpc": "2.0", "id": index, "method": "tools/call",
                    "params": {"name": "recall",
-                              "arguments": {"query": text, "namespace": "*", "limit": 10}}}
+                              "arguments": {"query": text, "namespace": namespace,
+                                            "limit": 10}}}
         began = time.perf_counter()
         assert post(request, extra).status == 200
         recalls.append(time.perf_counter() - began)
@@ -186,6 +190,7 @@ def main() -> None:
         try:
             time_http(address, token, queries[:20])  # warm up
             http_recall, health = time_http(address, token, queries)
+            in_project, _ = time_http(address, token, queries, namespace="project:alpha")
         finally:
             instance.terminate()
             instance.wait(30)
@@ -197,6 +202,8 @@ def main() -> None:
                                                "every namespace", **latency_summary(stdio)},
         "http_tools_call_recall": {"transport": "POST /mcp, one kept-alive connection",
                                    **latency_summary(http_recall)},
+        "http_tools_call_recall_in_one_namespace": {"namespace": "project:alpha",
+                                                    **latency_summary(in_project)},
         "http_health_round_trip": latency_summary(health),
         "cli_recall_whole_process": latency_summary(cli),
         "targets": {"stdio_start_to_initialize_p50_ms": "<= 300",
