@@ -42,15 +42,15 @@ def _server_user() -> str | None:
     """Return the user to run the server as (None: the current one); create it if needed."""
     if os.geteuid() != 0:
         return None
-    try:
+    with contextlib.suppress(KeyError):
         pwd.getpwnam(TEST_USER)
-    except KeyError:
-        result = subprocess.run(["useradd", "--system", "--no-create-home",
-                                 "--shell", "/usr/sbin/nologin", TEST_USER],
-                                capture_output=True, text=True, check=False)
-        # 9: a parallel run created it first.
-        if result.returncode not in (0, 9):
-            raise RuntimeError(f"cannot create the user {TEST_USER}: {result.stderr.strip()}")
+        return TEST_USER
+    result = subprocess.run(["useradd", "--system", "--no-create-home",
+                             "--shell", "/usr/sbin/nologin", TEST_USER],
+                            capture_output=True, text=True, check=False)
+    # 9: a parallel run created it first.
+    if result.returncode not in (0, 9):
+        raise RuntimeError(f"cannot create the user {TEST_USER}: {result.stderr.strip()}")
     return TEST_USER
 
 
