@@ -53,15 +53,14 @@ def split_password(url: str) -> tuple[str, list[str]]:
         if has_password:
             secrets += [password, urllib.parse.unquote(password)]
         netloc = f"{user}@{hosts}"
-    query = []
-    for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
-        if key == "password":
-            secrets.append(value)
-        else:
-            query.append((key, value))
-    redacted = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path,
-                                        urllib.parse.urlencode(query, safe="/"),
-                                        parts.fragment))
+    query = parts.query
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    if any(key == "password" for key, _ in pairs):
+        secrets += [value for key, value in pairs if key == "password"]
+        query = urllib.parse.urlencode([(key, value) for key, value in pairs
+                                        if key != "password"], safe="/")
+    redacted = f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "") \
+        + (f"#{parts.fragment}" if parts.fragment else "")
     return redacted, [secret for secret in secrets if secret]
 
 

@@ -121,12 +121,12 @@ def validate_lines(connections: Connections, lines: Iterable[str], max_content_b
 
 def _batch_writer(batch: list[_Record],
                   replace: bool) -> Callable[[psycopg.Connection, int], list[_Record]]:
-    rows = [{**{column: value for column, value in zip(COLUMNS, (
+    rows = [{"position": position, **dict(zip(COLUMNS, (
         record.memory.id, record.memory.namespace, record.memory.content,
         record.memory.summary, record.memory.memory_type, record.memory.importance,
         list(record.memory.tags), record.memory.created_at, record.memory.updated_at,
         record.memory.access_count, record.memory.last_accessed_at,
-        record.memory.archived), strict=False)}} for record in batch]
+        record.memory.archived), strict=False))} for position, record in enumerate(batch)]
     # superseded_by is set once every memory of the import is there (write_references).
     updates = ", ".join(f"{column} = excluded.{column}" for column in COLUMNS[1:])
     conflict = f"DO UPDATE SET {updates}" if replace else "DO NOTHING"
@@ -135,7 +135,7 @@ def _batch_writer(batch: list[_Record],
         inserted = {row[0] for row in connection.execute(
             f"INSERT INTO memories ({MEMORY_COLUMNS}) "
             f"SELECT {', '.join(COLUMNS[:-1])}, NULL FROM jsonb_to_recordset(%s) "
-            f"WITH ORDINALITY AS r({RECORD_TYPES}, position bigint) ORDER BY position "
+            f"AS r({RECORD_TYPES}, position bigint) ORDER BY position "
             f"ON CONFLICT (id) {conflict} RETURNING id", (Jsonb(rows),)).fetchall()}
         return [record for record in batch if record.memory.id in inserted]
 
