@@ -76,7 +76,7 @@ class PostgresBackend:
         return self.connections.write(
             lambda connection, _attempt: apply_pending_migrations(connection,
                                                                   self.display_url),
-            journal=False)
+            notify=False)
 
     def close(self) -> None:
         """Close every connection."""
@@ -113,7 +113,7 @@ class PostgresBackend:
             if inserted is None:
                 self._check_same(connection, memory)
 
-        self.connections.write(insert)
+        self.connections.write(insert, transaction=False)
         return memory
 
     @staticmethod
@@ -300,7 +300,7 @@ class PostgresBackend:
                 connection.execute("UPDATE memories SET superseded_by = %s WHERE id = %s",
                                    (link.source_id, link.target_id))
 
-        self.connections.write(store, journal=False)
+        self.connections.write(store, notify=False)
         return link
 
     def mark_accessed(self, memory_ids: Sequence[str], when: str) -> None:
@@ -309,7 +309,7 @@ class PostgresBackend:
             return
         self.connections.write(lambda connection, _attempt: connection.execute(
             "UPDATE memories SET access_count = access_count + 1, last_accessed_at = %s "
-            "WHERE id = ANY(%s)", (when, sorted(memory_ids))), journal=False)
+            "WHERE id = ANY(%s)", (when, sorted(memory_ids))), notify=False, transaction=False)
 
     def recall(self, query: RecallQuery, count_access: bool = True) -> list[RecallHit]:
         """Return the best memories for *query*, best first, counting one access for each.
@@ -320,12 +320,7 @@ class PostgresBackend:
         if query.text:
             recall_sql.build_text_queries(query.text)  # refuse a bad query before connecting
 
-        def search(connection: psycopg.Connection) -> list[RecallHit]:
-            with connection.transaction():
-                connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                return recall_sql.search(connection, query)
-
-        hits = self.connections.read(search)
+        hits = self.connections.read(lambda connection: recall_sql.search(connection, query))
         if not (count_access and hits):
             return hits
         when = model.utc_now()

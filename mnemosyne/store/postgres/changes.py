@@ -1,12 +1,17 @@
 """Tail the PostgreSQL change journal, woken by LISTEN/NOTIFY.
 
 The journal (`change_log`, schema 0001) has SQLite's columns, event ids (`seq`) and resume
-rules: written by triggers in the same transaction as the change, in commit order, pruned to
-about the last 10,000 entries. A feed starts at the journal's end; `poll` returns what was
-committed since. `fileno` is a descriptor that becomes readable when there may be news: a
-pipe the feed's listener thread writes to on every NOTIFY on `mnemosyne_changes`, and after
-each (re)connection, since notifications sent while it was away are lost. It stays the same
-descriptor while the listener reconnects by itself, so a caller can keep it in its selector.
+rules: each change is recorded by triggers in the same transaction as the change, pruned to
+about the last 10,000 entries. Writers only append to `change_pending`; `poll` first moves
+the committed pending rows into `change_log` under an advisory lock, numbering them there, so
+that `seq` follows the order in which changes became visible and never fills in behind a
+reader (see schema/0001_initial.sql). A feed starts at the journal's end; `poll` returns what
+was committed since. `fileno` is a descriptor that becomes readable when there may be news: a
+pipe the feed's listener thread writes to on every NOTIFY on `mnemosyne_changes` (sent after
+each write commits), after each (re)connection, since notifications sent while it was away
+are lost, and every RESCAN_S (a change made by another program sends none). It stays the
+same descriptor while the listener reconnects by itself, so a caller can keep it in its
+selector.
 Must not: decide what to do with a change (the daemon publishes events).
 """
 
@@ -22,12 +27,36 @@ import psycopg
 
 from mnemosyne.errors import UnavailableError
 from mnemosyne.store.changes import BATCH, PREVIEW_CHARS, Change
-from mnemosyne.store.postgres.connection import Connections
+from mnemosyne.store.postgres.connection import CHANNEL, Connections
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "mnemosyne_changes"
 RECONNECT_PAUSE_S = 0.5
+RESCAN_S = 1.0
+SEQUENCER_LOCK_KEY = 7262011
+KEEP_CHANGES = 10000
+
+
+def sequence_pending(connection: psycopg.Connection) -> None:
+    """Move the committed pending changes into the journal, numbered in the order seen.
+
+    One transaction under the sequencer's advisory lock: it commits before the next one
+    starts, so journal numbers only ever grow in the order readers can see them.
+    """
+    if not connection.execute("SELECT EXISTS (SELECT 1 FROM change_pending)").fetchone()[0]:
+        return
+    with connection.transaction():
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (SEQUENCER_LOCK_KEY,))
+        # The ORDER BY in a subquery keeps nextval() in the pending order.
+        connection.execute(
+            "WITH moved AS (DELETE FROM change_pending RETURNING id, op, memory_id, namespace) "
+            "INSERT INTO change_log (seq, op, memory_id, namespace) "
+            "SELECT nextval('change_log_seq'), op, memory_id, namespace "
+            "FROM (SELECT * FROM moved ORDER BY id) AS ordered")
+        # As SQLite's trigger: keep what follows the last multiple of 1,000, minus 10,000.
+        connection.execute(
+            "DELETE FROM change_log WHERE seq <= "
+            "(SELECT max(seq) / 1000 * 1000 - %s FROM change_log)", (KEEP_CHANGES,))
 
 
 class PostgresChangeFeed:
@@ -38,8 +67,12 @@ class PostgresChangeFeed:
 
     def __init__(self, connections: Connections) -> None:
         self.connections = connections
-        self.cursor = connections.read(lambda connection: connection.execute(
-            "SELECT coalesce(max(seq), 0) FROM change_log").fetchone()[0])
+        def end_of_journal(connection: psycopg.Connection) -> int:
+            sequence_pending(connection)
+            return connection.execute("SELECT coalesce(max(seq), 0) FROM change_log"
+                                       ).fetchone()[0]
+
+        self.cursor = connections.read(end_of_journal)
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stop_read, self._stop_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.listening = threading.Event()
@@ -69,6 +102,7 @@ class PostgresChangeFeed:
         Raises UnavailableError if the server cannot be reached.
         """
         def fetch(connection: psycopg.Connection) -> list[tuple]:
+            sequence_pending(connection)
             return connection.execute(
                 "SELECT c.seq, c.op, c.memory_id, c.namespace, m.memory_type, m.importance, "
                 f"substr(coalesce(m.summary, m.content), 1, {PREVIEW_CHARS}) "
@@ -114,9 +148,12 @@ class PostgresChangeFeed:
         """
         pgconn = connection.pgconn
         while True:
-            ready, _, _ = select.select([pgconn.socket, self._stop_read], [], [])
+            ready, _, _ = select.select([pgconn.socket, self._stop_read], [], [], RESCAN_S)
             if self._stop_read in ready:
                 return True
+            if not ready:
+                self._wake()
+                continue
             pgconn.consume_input()
             if pgconn.status != psycopg.pq.ConnStatus.OK:
                 raise psycopg.OperationalError("the change listener's connection was lost")

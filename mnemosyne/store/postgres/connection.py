@@ -1,12 +1,14 @@
 """Connections to a PostgreSQL server: one per thread, reconnected, writes retried, health probed.
 
 Each thread gets its own autocommit psycopg connection, opened on first use and opened again
-after the server went away. A write runs in one transaction that first takes the change
-journal's advisory lock (so journal order is commit order), and is retried whole on a
-serialization failure, a deadlock or a lost connection until the write deadline; the work
-must therefore be idempotent (an insert by id: ON CONFLICT DO NOTHING, then compare). A read
-is retried once on a fresh connection. The health probe answers within 1 s even when the
-server does not answer at all. Passwords are removed from every URL and message shown.
+after the server went away. A write runs in one transaction (or as one autocommit statement)
+and is retried whole on a serialization failure, a deadlock or a lost connection until the
+write deadline; the work must therefore be idempotent (an insert by id: ON CONFLICT DO
+NOTHING, then compare). Once it has committed, a NOTIFY in a transaction of its own tells the
+change feeds of every instance (NOTIFY inside the write would serialize all commits, as
+PostgreSQL holds a database-wide lock from a notifying transaction's commit until its WAL
+flush). A read is retried once on a fresh connection. The health probe answers within 1 s
+even when the server does not answer at all. Passwords are removed from every URL and message shown.
 Must not: know about memories (backend.py) or read the environment (libpq reads PG*).
 """
 
@@ -28,7 +30,10 @@ logger = logging.getLogger(__name__)
 
 Result = TypeVar("Result")
 
-CHANGE_LOCK_KEY = 7262011  # pg_advisory_xact_lock key of the change journal (schema 0001)
+CHANNEL = "mnemosyne_changes"
+# Nothing to make durable: the change is committed already, and a lost notification is made
+# up for by the feeds' periodic look.
+NOTIFY_SQL = f"BEGIN; SET LOCAL synchronous_commit = off; NOTIFY {CHANNEL}; COMMIT"
 CONNECT_TIMEOUT_S = 2  # libpq's smallest effective connect_timeout
 HEALTH_TIMEOUT_S = 0.9
 RETRY_PAUSE_S = (0.05, 0.1, 0.2, 0.4, 0.5)
@@ -156,13 +161,14 @@ class Connections:
                 raise self.unavailable(error, "read from") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def write(self, work: Callable[[psycopg.Connection, int], Result],
-              journal: bool = True) -> Result:
+    def write(self, work: Callable[[psycopg.Connection, int], Result], notify: bool = True,
+              transaction: bool = True) -> Result:
         """Run *work(connection, attempt)* in one transaction, retried whole until it commits.
 
-        With *journal*, the transaction first takes the change journal's lock. A retry after
-        a lost connection may follow a commit that did happen: *work* must be idempotent.
-        Raises UnavailableError if it cannot commit within the write deadline.
+        With *notify*, the change feeds are woken once it has committed. Without
+        *transaction*, *work* runs in autocommit mode (one statement: one round trip less).
+        A retry after a lost connection may follow a commit that did happen: *work* must be
+        idempotent. Raises UnavailableError if it cannot commit within the write deadline.
         """
         token = object()
         self._pending_writes[id(token)] = started = time.monotonic()
@@ -172,11 +178,14 @@ class Connections:
                 connection = None
                 try:
                     connection = self.connection()
-                    with connection.transaction():
-                        if journal:
-                            connection.execute("SELECT pg_advisory_xact_lock(%s)",
-                                               (CHANGE_LOCK_KEY,))
-                        return work(connection, attempt)
+                    if transaction:
+                        with connection.transaction():
+                            result = work(connection, attempt)
+                    else:
+                        result = work(connection, attempt)
+                    if notify:
+                        self.notify(connection)
+                    return result
                 except RETRYABLE as error:
                     last_error: BaseException = error
                 except psycopg.OperationalError as error:
@@ -200,6 +209,14 @@ class Connections:
                 attempt += 1
         finally:
             del self._pending_writes[id(token)]
+
+    def notify(self, connection: psycopg.Connection) -> None:
+        """Wake every change feed; a failure is logged only (the feeds look again anyway)."""
+        try:
+            connection.execute(NOTIFY_SQL)
+        except psycopg.Error as error:
+            self._forget(connection)
+            logger.debug("could not notify the change feeds: %s", self.describe(error))
 
     def oldest_write_s(self) -> float:
         """Return how long the oldest write of this process still running has taken (0: none)."""

@@ -71,39 +71,34 @@ def filter_sql(query: RecallQuery) -> tuple[str, dict[str, Any]]:
     return " AND ".join(clauses), parameters
 
 
-def rank(connection: psycopg.Connection, query: RecallQuery) -> list[tuple[int, float]]:
-    """Return (seq, score) of the best memories for *query*, best first."""
+def _prefixed_columns(alias: str) -> str:
+    return ", ".join(f"{alias}.{column.strip()}" for column in MEMORY_COLUMNS.split(","))
+
+
+def search(connection: psycopg.Connection, query: RecallQuery) -> list[RecallHit]:
+    """Return the hits for *query*, best first; each statement reads one snapshot."""
     where, parameters = filter_sql(query)
     parameters["limit"] = query.limit
     text_queries = build_text_queries(query.text) if query.text else []
     if not text_queries:
-        return connection.execute(
-            f"SELECT m.seq, (m.importance / 10.0) * {RECENCY_WEIGHT} FROM memories m "
-            f"WHERE {where} ORDER BY m.importance DESC, m.seq DESC LIMIT %(limit)s",
-            parameters).fetchall()
-    ranked: list[tuple[int, float]] = []
+        rows = connection.execute(
+            f"SELECT (m.importance / 10.0) * {RECENCY_WEIGHT}, {_prefixed_columns('m')} "
+            f"FROM memories m WHERE {where} ORDER BY m.importance DESC, m.seq DESC "
+            f"LIMIT %(limit)s", parameters).fetchall()
+        return [RecallHit(memory_from_row(row[1:]), float(row[0])) for row in rows]
+    rows = []
     for text_query in text_queries:
         parameters["query"] = text_query
-        ranked = connection.execute(
-            f"SELECT seq, score FROM ("
+        rows = connection.execute(
+            f"SELECT candidates.score, {_prefixed_columns('hit')} FROM ("
             f"SELECT m.seq, ts_rank('{RANK_WEIGHTS}', m.search, "
             f"to_tsquery('english', %(query)s))::float8 * {IMPORTANCE_WEIGHT} "
             f"* {RECENCY_WEIGHT} AS score FROM memories m "
             f"WHERE m.search @@ to_tsquery('english', %(query)s) AND {where} "
             f"ORDER BY m.seq DESC LIMIT {CANDIDATE_CAP}) AS candidates "
-            f"ORDER BY score DESC, seq DESC LIMIT %(limit)s", parameters).fetchall()
-        if ranked:
+            f"JOIN memories hit ON hit.seq = candidates.seq "
+            f"ORDER BY candidates.score DESC, candidates.seq DESC LIMIT %(limit)s",
+            parameters).fetchall()
+        if rows:
             break
-    return ranked
-
-
-def search(connection: psycopg.Connection, query: RecallQuery) -> list[RecallHit]:
-    """Return the hits for *query*, best first, from one snapshot (the caller's transaction)."""
-    ranked = rank(connection, query)
-    if not ranked:
-        return []
-    rows = connection.execute(
-        f"SELECT seq, {MEMORY_COLUMNS} FROM memories WHERE seq = ANY(%s)",
-        ([seq for seq, _ in ranked],)).fetchall()
-    by_seq = {row[0]: memory_from_row(row[1:]) for row in rows}
-    return [RecallHit(by_seq[seq], float(score)) for seq, score in ranked if seq in by_seq]
+    return [RecallHit(memory_from_row(row[1:]), float(row[0])) for row in rows]

@@ -38,10 +38,20 @@ CREATE TABLE memory_links (
 );
 CREATE INDEX memory_links_target ON memory_links(target_id);
 
--- The change journal. Every transaction that writes it first takes one transaction-level
--- advisory lock (held until its commit is visible), so `seq` grows in commit order: a reader
--- that has seen seq N never sees a smaller one appear later (the resume rule of SQLite's
--- change_log, where one writer at a time gives the same order). NOTIFY wakes the listeners.
+-- The change journal, in two steps so that writers never wait for each other (group commit
+-- keeps working). A write's triggers append to `change_pending` (ordered by nothing but a
+-- bigserial, which is NOT commit order). Readers move committed pending rows into
+-- `change_log` under one advisory lock (see postgres/changes.py), giving each its `seq` there:
+-- a sequencing transaction commits before the next one starts, so a reader that has seen seq
+-- N never sees a smaller one appear later (SQLite's resume rule, where one writer at a time
+-- gives the same order).
+CREATE TABLE change_pending (
+    id         bigserial PRIMARY KEY,
+    op         text NOT NULL CHECK (op IN ('stored', 'updated', 'deleted')),
+    memory_id  text COLLATE "C" NOT NULL,
+    namespace  text COLLATE "C" NOT NULL
+);
+
 CREATE TABLE change_log (
     seq        bigint PRIMARY KEY,
     op         text NOT NULL CHECK (op IN ('stored', 'updated', 'deleted')),
@@ -52,22 +62,20 @@ CREATE SEQUENCE change_log_seq;
 
 CREATE FUNCTION mnemosyne_log_change() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    next_seq bigint;
+    pending_id bigint;
 BEGIN
-    PERFORM pg_advisory_xact_lock(7262011);
-    next_seq := nextval('change_log_seq');
     IF TG_OP = 'DELETE' THEN
-        INSERT INTO change_log VALUES (next_seq, 'deleted', OLD.id, OLD.namespace);
-    ELSIF TG_OP = 'INSERT' THEN
-        INSERT INTO change_log VALUES (next_seq, 'stored', NEW.id, NEW.namespace);
+        INSERT INTO change_pending (op, memory_id, namespace)
+        VALUES ('deleted', OLD.id, OLD.namespace) RETURNING id INTO pending_id;
     ELSE
-        INSERT INTO change_log VALUES (next_seq, 'updated', NEW.id, NEW.namespace);
+        INSERT INTO change_pending (op, memory_id, namespace)
+        VALUES (CASE TG_OP WHEN 'INSERT' THEN 'stored' ELSE 'updated' END, NEW.id,
+                NEW.namespace) RETURNING id INTO pending_id;
     END IF;
-    -- Keep about the last 10,000 changes: every 1,000th entry removes the oldest 1,000.
-    IF next_seq % 1000 = 0 THEN
-        DELETE FROM change_log WHERE seq <= next_seq - 10000;
+    -- Nobody has read for 10,000 changes (no instance runs): forget the oldest 1,000.
+    IF pending_id % 1000 = 0 THEN
+        DELETE FROM change_pending WHERE id <= pending_id - 10000;
     END IF;
-    PERFORM pg_notify('mnemosyne_changes', '');
     RETURN NULL;
 END;
 $$;

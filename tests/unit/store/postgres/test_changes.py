@@ -75,15 +75,31 @@ def test_event_ids_follow_commit_order_under_concurrent_writers(backend):
 
 
 def test_journal_is_pruned_but_seq_keeps_growing(backend, sql):
-    sql("SELECT setval('change_log_seq', 10990)")
-    for index in range(12):
+    feed = backend.change_feed()
+    try:
+        sql("SELECT setval('change_log_seq', 10990)")
+        for index in range(12):
+            backend.remember(f"m {index}")
+        assert [change.seq for change in feed.poll()] == list(range(10991, 11003))
+        assert sql("SELECT min(seq), max(seq) FROM change_log")[0] == (10991, 11002)
+        # Old entries, as if left from long ago: the 12,000th change removes those <= 2,000.
+        sql("INSERT INTO change_log SELECT g, 'stored', 'x', 'global' "
+            "FROM generate_series(1, 5) g")
+        sql("SELECT setval('change_log_seq', 11999)")
+        backend.remember("the 12000th change prunes")
+        assert [change.seq for change in feed.poll()] == [12000]
+        assert sql("SELECT min(seq), max(seq) FROM change_log")[0] == (10991, 12000)
+    finally:
+        feed.close()
+
+
+def test_pending_changes_nobody_reads_are_bounded(backend, sql):
+    sql("SELECT setval('change_pending_id_seq', 11990)")
+    sql("INSERT INTO change_pending (id, op, memory_id, namespace) "
+        "SELECT g, 'stored', 'x', 'global' FROM generate_series(1, 5) g")
+    for index in range(10):
         backend.remember(f"m {index}")
-    assert sql("SELECT min(seq), max(seq) FROM change_log")[0] == (10991, 11002)
-    # Old entries, as if left from long ago: the 12,000th change removes those <= 2,000.
-    sql("INSERT INTO change_log SELECT g, 'stored', 'x', 'global' FROM generate_series(1, 5) g")
-    sql("SELECT setval('change_log_seq', 11999)")
-    backend.remember("the 12000th change prunes")
-    assert sql("SELECT min(seq), max(seq) FROM change_log")[0] == (10991, 12000)
+    assert sql("SELECT min(id), count(*) FROM change_pending")[0] == (11991, 10)
 
 
 def test_the_listener_reconnects_after_the_server_restarts():

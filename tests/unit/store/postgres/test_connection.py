@@ -111,7 +111,7 @@ def test_serialization_failures_are_retried(postgres_url):
         return "done"
 
     try:
-        assert connections.write(work, journal=False) == "done"
+        assert connections.write(work, notify=False) == "done"
     finally:
         connections.close()
     assert attempts == [0, 1, 2]
