@@ -109,12 +109,17 @@ class Connections:
         if self.closed:
             raise UnavailableError(f"the store at {self.display_url} is closed")
         try:
-            return psycopg.connect(
-                self.url, autocommit=True, connect_timeout=timeout_s,
-                application_name="mnemosyne",
-                options=f"-c statement_timeout={int(self.statement_timeout_ms)}")
+            connection = psycopg.connect(self.url, autocommit=True, connect_timeout=timeout_s,
+                                         application_name="mnemosyne")
         except psycopg.Error as error:
             raise self.unavailable(error, "connect to") from None
+        try:
+            # A SET, not `options`: the URL's own options (a search_path...) stay in force.
+            connection.execute(f"SET statement_timeout = {int(self.statement_timeout_ms)}")
+        except psycopg.Error as error:
+            connection.close()
+            raise self.unavailable(error, "connect to") from None
+        return connection
 
     def connection(self) -> psycopg.Connection:
         """Return this thread's connection, opening it (again) if needed.
@@ -144,18 +149,19 @@ class Connections:
         except psycopg.Error:
             logger.debug("closing a broken connection failed", exc_info=True)
 
-    def read(self, work: Callable[[psycopg.Connection], Result]) -> Result:
+    def read(self, work: Callable[[psycopg.Connection], Result], retry: bool = True) -> Result:
         """Run *work* on this thread's connection; once more on a new one if it was lost.
 
+        Without *retry* (work with side effects, such as writing out an export), only once.
         Raises UnavailableError if the server cannot be reached or the query fails.
         """
-        for attempt in range(2):
+        for attempt in range(2 if retry else 1):
             connection = self.connection()
             try:
                 return work(connection)
             except psycopg.OperationalError as error:
                 self._forget(connection)
-                if attempt:
+                if attempt or not retry:
                     raise self.unavailable(error, "read from") from None
             except psycopg.Error as error:
                 raise self.unavailable(error, "read from") from None

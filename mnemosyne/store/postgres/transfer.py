@@ -72,7 +72,7 @@ def export_memories(connections: Connections, output: IO[str],
                     count += 1
             return count
 
-    return connections.read(read_all)
+    return connections.read(read_all, retry=False)  # lines already written stay written
 
 
 def existing_ids(connections: Connections, ids: Iterable[str]) -> set[str]:

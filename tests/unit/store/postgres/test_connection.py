@@ -123,3 +123,31 @@ def test_a_write_gives_up_at_the_deadline(tmp_path):
         connections.write(lambda c, a: None)
     assert connections.oldest_write_s() == 0.0
     assert not connections.probe()[0]
+
+
+def test_the_urls_own_options_stay_in_force(postgres_url):
+    connections = Connections(postgres_url + "&options=-c%20search_path%3Dpg_catalog",
+                              statement_timeout_ms=1234)
+    try:
+        assert connections.read(lambda c: c.execute(
+            "SELECT current_setting('search_path'), current_setting('statement_timeout')"
+        ).fetchone()) == ("pg_catalog", "1234ms")
+    finally:
+        connections.close()
+
+
+def test_a_read_with_side_effects_is_not_repeated(postgres_url):
+    connections = Connections(postgres_url)
+    calls = []
+
+    def work(connection):
+        calls.append(1)
+        connection.close()
+        connection.execute("SELECT 1")
+
+    try:
+        with pytest.raises(UnavailableError):
+            connections.read(work, retry=False)
+    finally:
+        connections.close()
+    assert calls == [1]
