@@ -307,8 +307,12 @@ class PostgresBackend:
         """Count one access for each of *memory_ids* at *when*, in one short write."""
         if not memory_ids:
             return
+        # One statement, committed without waiting for the WAL flush (set_config(..., true)
+        # lasts until this statement's own commit): a count is not worth an fsync per recall,
+        # and a crash loses at most the last fraction of a second of counts.
         self.connections.write(lambda connection, _attempt: connection.execute(
             "UPDATE memories SET access_count = access_count + 1, last_accessed_at = %s "
+            "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous "
             "WHERE id = ANY(%s)", (when, sorted(memory_ids))), notify=False, transaction=False)
 
     def recall(self, query: RecallQuery, count_access: bool = True) -> list[RecallHit]:

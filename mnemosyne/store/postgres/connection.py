@@ -36,6 +36,7 @@ CHANNEL = "mnemosyne_changes"
 NOTIFY_SQL = f"BEGIN; SET LOCAL synchronous_commit = off; NOTIFY {CHANNEL}; COMMIT"
 CONNECT_TIMEOUT_S = 2  # libpq's smallest effective connect_timeout
 HEALTH_TIMEOUT_S = 0.9
+NOTIFY_INTERVAL_S = 0.01
 RETRY_PAUSE_S = (0.05, 0.1, 0.2, 0.4, 0.5)
 RETRYABLE = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
 
@@ -90,6 +91,7 @@ class Connections:
         self._probe: _HealthProbe | None = None
         self._probe_guard = threading.Lock()
         self._health_connection: psycopg.Connection | None = None
+        self._notifier: _Notifier | None = None
         self.closed = False
 
     def describe(self, error: BaseException) -> str:
@@ -190,7 +192,7 @@ class Connections:
                     else:
                         result = work(connection, attempt)
                     if notify:
-                        self.notify(connection)
+                        self.notify()
                     return result
                 except RETRYABLE as error:
                     last_error: BaseException = error
@@ -216,13 +218,30 @@ class Connections:
         finally:
             del self._pending_writes[id(token)]
 
-    def notify(self, connection: psycopg.Connection) -> None:
-        """Wake every change feed; a failure is logged only (the feeds look again anyway)."""
+    def notify(self) -> None:
+        """Ask the notifier thread to wake every change feed (started on first use)."""
+        with self._all_guard:
+            if self._notifier is None or not self._notifier.is_alive():
+                self._notifier = _Notifier(self)
+                self._notifier.start()
+            notifier = self._notifier
+        notifier.wanted.set()
+
+    def send_notification(self, connection: psycopg.Connection | None) -> psycopg.Connection | None:
+        """Send one NOTIFY on *connection* (opened if None); return the connection, or None.
+
+        A failure is logged only: the feeds look again every few seconds anyway.
+        """
         try:
+            connection = connection if connection is not None and not connection.closed \
+                else self.connect()
             connection.execute(NOTIFY_SQL)
-        except psycopg.Error as error:
-            self._forget(connection)
+        except (psycopg.Error, UnavailableError) as error:
             logger.debug("could not notify the change feeds: %s", self.describe(error))
+            if connection is not None:
+                connection.close()
+            return None
+        return connection
 
     def oldest_write_s(self) -> float:
         """Return how long the oldest write of this process still running has taken (0: none)."""
@@ -258,6 +277,10 @@ class Connections:
 
     def close(self) -> None:
         """Close every connection; the object must not be used afterwards."""
+        with self._all_guard:
+            notifier, self._notifier = self._notifier, None
+        if notifier is not None:
+            notifier.stop()
         self.closed = True
         with self._all_guard:
             connections, self._all = self._all, []
@@ -270,6 +293,41 @@ class Connections:
             except psycopg.Error:
                 logger.debug("closing a connection failed", exc_info=True)
         self._local = threading.local()
+
+
+class _Notifier(threading.Thread):
+    """Sends the NOTIFY after writes, at most one every NOTIFY_INTERVAL_S.
+
+    A write sets `wanted` after its commit; the thread clears it before sending, so every
+    commit is followed by a notification (a burst of writes shares one).
+    """
+
+    def __init__(self, connections: Connections) -> None:
+        super().__init__(name="mnemosyne-pg-notify", daemon=True)
+        self.connections = connections
+        self.wanted = threading.Event()
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        connection = None
+        try:
+            while True:
+                self.wanted.wait()
+                self.wanted.clear()
+                connection = self.connections.send_notification(connection)
+                if self.stopping.wait(NOTIFY_INTERVAL_S):
+                    if self.wanted.is_set():
+                        self.connections.send_notification(connection)
+                    return
+        finally:
+            if connection is not None:
+                connection.close()
+
+    def stop(self) -> None:
+        """Send a last notification, then end the thread."""
+        self.stopping.set()
+        self.wanted.set()
+        self.join(5)
 
 
 class _HealthProbe(threading.Thread):

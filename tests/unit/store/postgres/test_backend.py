@@ -202,3 +202,12 @@ def test_server_crash_in_an_eight_writer_storm_loses_and_duplicates_nothing():
             assert set(acknowledged) <= set(stored), "an acknowledged write was lost"
         finally:
             backend.close()
+
+
+def test_counting_accesses_leaves_the_sessions_commit_mode_alone(backend, sql):
+    memory = backend.remember("counted")
+    backend.mark_accessed([memory.id], "2026-01-01T00:00:00.000000Z")
+    mode = backend.connections.read(lambda c: c.execute(
+        "SELECT current_setting('synchronous_commit')").fetchone()[0])
+    assert mode == "on"
+    assert backend.get(memory.id).access_count == 1

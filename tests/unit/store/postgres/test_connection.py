@@ -1,5 +1,6 @@
 import logging
 import threading
+import time
 
 import pytest
 
@@ -151,3 +152,25 @@ def test_a_read_with_side_effects_is_not_repeated(postgres_url):
     finally:
         connections.close()
     assert calls == [1]
+
+
+def test_a_burst_of_writes_shares_notifications_and_none_is_missed(postgres_url):
+    connections = Connections(postgres_url)
+    listener = Connections(postgres_url).connect()
+    received = []
+    listener.add_notify_handler(received.append)
+    listener.execute("LISTEN mnemosyne_changes")
+    try:
+        for _ in range(20):
+            connections.write(lambda c, a: c.execute("SELECT 1"))
+        time.sleep(0.2)
+        listener.execute("SELECT 1")  # delivers what arrived
+        assert 1 <= len(received) < 20
+        before = len(received)
+        connections.write(lambda c, a: c.execute("SELECT 1"))
+        connections.close()  # the last write's notification still goes out
+        time.sleep(0.1)
+        listener.execute("SELECT 1")
+        assert len(received) > before
+    finally:
+        listener.close()
