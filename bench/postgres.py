@@ -6,6 +6,7 @@ for DURATION_S, one memory per transaction, every `remember` timed; then pgbench
 `simple-update` with 8 clients on the same server as the engine's own yardstick. Recall: the
 same 100,000 generated memories and query mix as bench/recall.py, imported through the
 backend, each recall timed as users get it (search plus access counts).
+SQLite's 8 writers (bench/writes.py) run in the same process first, for a side-by-side figure.
 Targets: writes/s >= 0.5x pgbench's tps; recall p50 <= 5 ms, p99 <= 30 ms across the mix.
 Skipped (with a reason in the JSON) when PostgreSQL 15 or psycopg is not installed.
 """
@@ -17,8 +18,10 @@ import random
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import types
+from pathlib import Path
 
 from bench.common import emit, latency_summary
 
@@ -137,6 +140,10 @@ def main() -> None:
     if not postgres_server.available():
         emit("postgres", {"skipped": f"PostgreSQL 15 is not installed ({postgres_server.BIN})"})
         return
+    from bench import writes as sqlite_writes  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="mnemosyne-bench-") as directory:
+        sqlite = sqlite_writes.run_writers(WRITERS, Path(directory))
     with postgres_server.running_server(fsync=True) as server:
         writes = run_writers(server.create_database("writes"))
         pgbench = run_pgbench(server)
@@ -146,6 +153,7 @@ def main() -> None:
         "server": {"version": 15, "fsync": True, "socket": "unix"},
         "duration_s": DURATION_S,
         "writes": writes,
+        "sqlite_writes_same_run": sqlite,
         "pgbench_simple_update": pgbench,
         "writes_to_pgbench_ratio": ratio,
         **recall,
