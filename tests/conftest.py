@@ -16,6 +16,7 @@ from mnemosyne.config import resolve_settings
 from mnemosyne.store import open_memory_store
 from mnemosyne.store.database import Database
 from mnemosyne.store.memories import MemoryStore
+from tests import postgres_server
 from tests.helpers import CliResult, DaemonProcess, run_git
 
 
@@ -86,6 +87,38 @@ def store(db_path: Path) -> Iterator[MemoryStore]:
         yield MemoryStore(database)
     finally:
         database.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_session() -> Iterator[postgres_server.PostgresServer]:
+    """One real PostgreSQL 15 server for the whole run (tests/postgres_server.py).
+
+    As root (CI), it runs as the system user `mnemosyne-pgtest`, created if absent.
+    """
+    if not postgres_server.available():
+        pytest.skip(f"PostgreSQL 15 is not installed ({postgres_server.BIN}): "
+                    "apt-get install postgresql-15")
+    with postgres_server.running_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server_session: postgres_server.PostgresServer) -> str:
+    """The URL of the session server's maintenance database (`postgres`)."""
+    return postgres_server_session.url()
+
+
+@pytest.fixture
+def postgres_database_url(postgres_server_session: postgres_server.PostgresServer,
+                          request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of a fresh, empty database on the session server, dropped afterwards."""
+    name = f"t_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**12}"
+    postgres_server_session.drop_database(name)
+    url = postgres_server_session.create_database(name)
+    try:
+        yield url
+    finally:
+        postgres_server_session.drop_database(name)
 
 
 @pytest.fixture
