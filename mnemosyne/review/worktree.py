@@ -1,0 +1,119 @@
+"""Temporary detached worktrees for reviews, under `.mnemosyne/reviews/worktrees/<commit>`.
+
+Made with `git worktree add --detach` (hooks off: `core.hooksPath=/dev/null`), so no branch is
+created, moved or checked out; the directory is named after the full commit id, and git's
+registration after the directory. `temporary_worktree` always removes it on the way out
+(exception, stop, or normal end): the directory (a real one under the root, never followed
+through a link) and then git's registration. One left by a SIGKILLed reviewer is found by
+`left_behind` (its commit's claim, see record.py, is not held) for doctor, which removes it
+with `remove_left_behind`; a reviewer that claims the same commit again removes it first.
+Must not: touch any other worktree, or move, make or delete a ref.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+from mnemosyne.coord.safefile import remove_entry
+from mnemosyne.errors import MnemosyneError
+from mnemosyne.review.record import holding_claim, review_directory
+
+logger = logging.getLogger(__name__)
+
+SHA_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+GIT_TIMEOUT_S = 120.0
+
+
+def worktrees_directory(root_path: Path) -> Path:
+    """Return the directory of temporary review worktrees of the root at *root_path*."""
+    return review_directory(root_path, "worktrees")
+
+
+def add_worktree(main_worktree: Path, path: Path, sha: str) -> None:
+    """Check out commit *sha* at *path* as a detached worktree. Raises MnemosyneError if not."""
+    command = ["git", "-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach",
+               "--quiet", str(path), sha]
+    try:
+        result = subprocess.run(command, cwd=main_worktree, stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True, timeout=GIT_TIMEOUT_S,
+                                check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise MnemosyneError(f"cannot make a review worktree for {sha[:12]}: {error}") from None
+    if result.returncode != 0:
+        message = (result.stderr.strip().splitlines() or ["git failed"])[-1]
+        raise MnemosyneError(f"cannot make a review worktree for {sha[:12]}: {message}")
+
+
+def remove_worktree(common_dir: Path, path: Path) -> bool:
+    """Delete the review worktree *path* and prune git's registration of it; True if gone."""
+    import pygit2  # noqa: PLC0415
+
+    gone = remove_entry(path)
+    try:
+        repository = pygit2.Repository(str(common_dir), 1)
+        for name in repository.list_worktrees():
+            worktree = repository.lookup_worktree(name)
+            if Path(worktree.path) == path and not os.path.lexists(path):
+                worktree.prune(True)
+    except pygit2.GitError as error:
+        logger.warning("could not prune git's registration of %s: %s", path, error)
+    return gone
+
+
+@contextlib.contextmanager
+def temporary_worktree(root_path: Path, main_worktree: Path, common_dir: Path,
+                       sha: str) -> Iterator[Path]:
+    """Yield a detached worktree of commit *sha*; always remove it afterwards.
+
+    The caller holds the commit's claim, so a directory already there is a dead reviewer's
+    and is removed first. Raises MnemosyneError if git cannot make it.
+    """
+    path = worktrees_directory(root_path) / sha
+    if os.path.lexists(path):
+        remove_worktree(common_dir, path)
+    try:
+        add_worktree(main_worktree, path, sha)
+        yield path
+    finally:
+        if not remove_worktree(common_dir, path):
+            logger.warning("could not remove the review worktree %s (doctor reports it)", path)
+
+
+def left_behind(root_path: Path) -> list[Path]:
+    """Return the review worktrees whose reviewer is gone (their commit's claim is free)."""
+    directory = root_path / "reviews" / "worktrees"
+    try:
+        if not stat.S_ISDIR(os.lstat(directory).st_mode):
+            return []
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        if not SHA_RE.fullmatch(name):
+            found.append(directory / name)  # nothing a reviewer makes: left over all the same
+            continue
+        with holding_claim(root_path, name, create=False) as free:
+            if free:
+                found.append(directory / name)
+    return found
+
+
+def remove_left_behind(root_path: Path, common_dir: Path | None, path: Path) -> bool:
+    """Remove one review worktree found by `left_behind`, holding its claim; True if removed.
+
+    False if a reviewer took the commit meanwhile, or it could not be removed.
+    """
+    with holding_claim(root_path, path.name, create=False) as free:
+        if not free:
+            return False
+        if common_dir is None:
+            return remove_entry(path)
+        return remove_worktree(common_dir, path)
