@@ -21,7 +21,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from mnemosyne.coord.safefile import remove_entry
+from mnemosyne.coord.safefile import UntrustedFile, read_untrusted, remove_entry
 from mnemosyne.errors import MnemosyneError
 from mnemosyne.review.record import holding_claim, review_directory
 
@@ -51,11 +51,32 @@ def add_worktree(main_worktree: Path, path: Path, sha: str) -> None:
         raise MnemosyneError(f"cannot make a review worktree for {sha[:12]}: {message}")
 
 
-def remove_worktree(common_dir: Path, path: Path) -> bool:
-    """Delete the review worktree *path* and prune git's registration of it; True if gone."""
+def linked_common_dir(path: Path) -> Path | None:
+    """Return the git directory the worktree *path* belongs to, from its `.git` file, or None."""
+    try:
+        text = read_untrusted(path / ".git", 4096).decode("utf-8").strip()
+    except (OSError, UntrustedFile, UnicodeDecodeError):
+        return None
+    if not text.startswith("gitdir: "):
+        return None
+    admin = Path(text.removeprefix("gitdir: ").strip())
+    return admin.parent.parent if admin.is_absolute() and admin.parent.name == "worktrees" \
+        else None
+
+
+def remove_worktree(common_dir: Path | None, path: Path) -> bool:
+    """Delete the review worktree *path* and prune git's registration of it; True if gone.
+
+    Without *common_dir* (a root outside the repository) the repository is the one the
+    worktree's `.git` file names.
+    """
     import pygit2  # noqa: PLC0415
 
+    if common_dir is None:
+        common_dir = linked_common_dir(path)
     gone = remove_entry(path)
+    if common_dir is None:
+        return gone
     try:
         repository = pygit2.Repository(str(common_dir), 1)
         for name in repository.list_worktrees():
@@ -114,6 +135,4 @@ def remove_left_behind(root_path: Path, common_dir: Path | None, path: Path) -> 
     with holding_claim(root_path, path.name, create=False) as free:
         if not free:
             return False
-        if common_dir is None:
-            return remove_entry(path)
         return remove_worktree(common_dir, path)
