@@ -65,6 +65,24 @@ def kill_group(process: subprocess.Popen[bytes], grace_s: float) -> None:
     process.wait()
 
 
+def _make_poller(output: int, stop_fd: int | None, exit_fd: int | None) -> select.poll:
+    """Return a poll object on the output (made non-blocking), the stop and exit descriptors."""
+    os.set_blocking(output, False)
+    poller = select.poll()
+    for fd in (output, stop_fd, exit_fd):
+        if fd is not None:
+            poller.register(fd, select.POLLIN)
+    return poller
+
+
+def _pidfd(pid: int) -> int | None:
+    """Return a descriptor that becomes readable when *pid* exits, or None (old kernel)."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
 def run_check(command: str, cwd: Path, timeout_s: float, stop_fd: int | None = None,
               tick: Callable[[], None] | None = None) -> CheckResult:
     """Run *command* in *cwd* for at most *timeout_s*; return how it ended.
@@ -78,11 +96,8 @@ def run_check(command: str, cwd: Path, timeout_s: float, stop_fd: int | None = N
                                start_new_session=True)
     assert process.stdout is not None
     output = process.stdout.fileno()
-    os.set_blocking(output, False)
-    poller = select.poll()
-    poller.register(output, select.POLLIN)
-    if stop_fd is not None:
-        poller.register(stop_fd, select.POLLIN)
+    exit_fd = _pidfd(process.pid)  # readable once the command exits: no polling delay
+    poller = _make_poller(output, stop_fd, exit_fd)
     tail = b""
     open_output = True
     exited_at: float | None = None
@@ -100,6 +115,9 @@ def run_check(command: str, cwd: Path, timeout_s: float, stop_fd: int | None = N
                     break
             wait_s = min(TICK_S, max(0.0, started + timeout_s - now))
             for fd, _ in poller.poll(wait_s * 1000):
+                if fd == exit_fd:
+                    poller.unregister(exit_fd)
+                    continue
                 if fd == stop_fd:
                     grace_s = STOP_GRACE_S
                     raise CheckStopped
@@ -116,6 +134,8 @@ def run_check(command: str, cwd: Path, timeout_s: float, stop_fd: int | None = N
     finally:
         kill_group(process, grace_s)
         process.stdout.close()
+        if exit_fd is not None:
+            os.close(exit_fd)
     duration = time.monotonic() - started
     return CheckResult(None if timed_out else process.returncode, duration, tail_text(tail),
                        timed_out)
