@@ -24,6 +24,7 @@ import fcntl
 import json
 import logging
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from mnemosyne.coord.branches import BranchRegistry
 from mnemosyne.coord.queue import MessageQueue
 from mnemosyne.coord.registry import ProcessRegistry
 from mnemosyne.coord.safefile import open_lock_file, read_untrusted
-from mnemosyne.errors import MnemosyneError, UsageError
+from mnemosyne.errors import MnemosyneError, UnsafeError, UsageError
 from mnemosyne.store import model
 from mnemosyne.store.memories import MemoryStore
 from mnemosyne.store.recall import make_recall_query, recall
@@ -86,12 +87,28 @@ class ReviewResult:
                 f"{self.duration_s:.2f} s, {self.marker_count} marker(s))")
 
 
+def real_directory(path: Path) -> bool:
+    """Return True if *path* is a directory of this user, not a symbolic link."""
+    try:
+        status = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(status.st_mode) and status.st_uid == os.geteuid()
+
+
 def review_directory(root_path: Path, name: str) -> Path:
-    """Return `reviews/<name>` under the root at *root_path*, made 0700 if missing."""
+    """Return `reviews/<name>` under the root at *root_path*, made 0700 if missing.
+
+    Raises UnsafeError if either is a symbolic link, not a directory, or another user's
+    (nothing is ever made through a link).
+    """
     directory = root_path / REVIEW_DIRECTORY / name
     for part in (directory.parent, directory):
         with contextlib.suppress(FileExistsError):
             os.mkdir(part, 0o700)
+        if not real_directory(part):
+            raise UnsafeError(f"refusing {part}: it is a symbolic link, not a directory, or "
+                              "another user's (move it away)")
     return directory
 
 
@@ -104,6 +121,9 @@ def holding_claim(root_path: Path, sha: str, create: bool = True) -> Iterator[bo
     path = root_path / REVIEW_DIRECTORY / "claims" / f"{sha}.lock"
     if not create and not os.path.lexists(path):
         yield True
+        return
+    if not create and not (real_directory(path.parent.parent) and real_directory(path.parent)):
+        yield False  # not ours to judge: leave it alone
         return
     try:
         fd = open_lock_file(review_directory(root_path, "claims") / f"{sha}.lock")

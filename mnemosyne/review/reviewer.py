@@ -87,6 +87,8 @@ class Reviewer:
         self.options = options
         self.namespace = options.namespace or project_namespace(location)
         self.root = open_root(settings, start)
+        for name in ("claims", "done", "worktrees"):  # refused early if a link is planted
+            record.review_directory(self.root.path, name)
         self.repository = tips.open_repository(location.common_dir)
         key = signing_key(settings)
         self.registry = ProcessRegistry(self.root, key, settings.stale_threshold_s, time.time)

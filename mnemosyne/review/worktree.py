@@ -16,14 +16,21 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from mnemosyne.coord.safefile import UntrustedFile, read_untrusted, remove_entry
 from mnemosyne.errors import MnemosyneError
-from mnemosyne.review.record import holding_claim, review_directory
+from mnemosyne.review.record import (
+    REVIEW_DIRECTORY,
+    holding_claim,
+    real_directory,
+    review_directory,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +71,30 @@ def linked_common_dir(path: Path) -> Path | None:
         else None
 
 
+def _remove_unwritable(path: Path) -> bool:
+    """Delete the directory tree *path* that a check made unwritable (chmod 000); True if gone.
+
+    Directories on the way are made 0700 again (never through a link) and the step retried.
+    """
+    def unlock_and_retry(function: Any, failed: str, _: object) -> None:
+        for target in (failed, os.path.dirname(failed)):
+            with contextlib.suppress(OSError):
+                if stat.S_ISDIR(os.lstat(target).st_mode):
+                    os.chmod(target, 0o700)
+        function(failed)
+
+    try:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            return remove_entry(path)
+        shutil.rmtree(path, onerror=unlock_and_retry)
+    except FileNotFoundError:
+        return True
+    except OSError as error:
+        logger.warning("cannot delete %s: %s", path, error.strerror or error)
+        return False
+    return True
+
+
 def remove_worktree(common_dir: Path | None, path: Path) -> bool:
     """Delete the review worktree *path* and prune git's registration of it; True if gone.
 
@@ -74,7 +105,7 @@ def remove_worktree(common_dir: Path | None, path: Path) -> bool:
 
     if common_dir is None:
         common_dir = linked_common_dir(path)
-    gone = remove_entry(path)
+    gone = remove_entry(path) or _remove_unwritable(path)
     if common_dir is None:
         return gone
     try:
@@ -108,19 +139,21 @@ def temporary_worktree(root_path: Path, main_worktree: Path, common_dir: Path,
 
 
 def left_behind(root_path: Path) -> list[Path]:
-    """Return the review worktrees whose reviewer is gone (their commit's claim is free)."""
-    directory = root_path / "reviews" / "worktrees"
+    """Return the review worktrees whose reviewer is gone (their commit's claim is free).
+
+    Only real directories named after a commit count; nothing is looked at through a link.
+    """
+    directory = root_path / REVIEW_DIRECTORY / "worktrees"
+    if not (real_directory(directory.parent) and real_directory(directory)):
+        return []  # a link is never followed (the root check reports it)
     try:
-        if not stat.S_ISDIR(os.lstat(directory).st_mode):
-            return []
         names = sorted(os.listdir(directory))
     except OSError:
         return []
     found = []
     for name in names:
-        if not SHA_RE.fullmatch(name):
-            found.append(directory / name)  # nothing a reviewer makes: left over all the same
-            continue
+        if not SHA_RE.fullmatch(name) or not real_directory(directory / name):
+            continue  # not made by a reviewer: left alone
         with holding_claim(root_path, name, create=False) as free:
             if free:
                 found.append(directory / name)

@@ -7,6 +7,7 @@ from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.queue import MessageQueue
 from mnemosyne.coord.registry import ProcessRegistry
 from mnemosyne.coord.root import prepare_root
+from mnemosyne.errors import UnsafeError
 from mnemosyne.review import record
 
 KEY = b"k" * 32
@@ -96,3 +97,14 @@ def test_the_instance_on_the_branch_is_messaged(root):
     finally:
         working.unregister()
         reader.unregister()
+
+
+def test_a_linked_reviews_directory_is_refused(root, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (root.path / "reviews").symlink_to(elsewhere)
+    with pytest.raises(UnsafeError, match="symbolic link"):
+        record.review_directory(root.path, "claims")
+    with record.holding_claim(root.path, SHA, create=False) as free:
+        assert free  # no claim file through the link: nothing there to judge
+    assert list(elsewhere.iterdir()) == []
