@@ -155,7 +155,8 @@ class Reviewer:
             outcome = CheckResult(None, 0.0, "")
         else:
             with temporary_worktree(self.root.path, self.location.main_worktree,
-                                    self.location.common_dir, tip.sha) as path:
+                                    self.location.common_dir, tip.sha,
+                                    stop_fd=self.stop_fd, tick=self.tick) as path:
                 outcome = run_check(check, path, self.options.timeout_s, self.stop_fd,
                                     self.tick)
         base_branch = tips.default_branch(self.repository, self.options.globs)

@@ -16,15 +16,16 @@ import contextlib
 import logging
 import os
 import re
+import shlex
 import shutil
 import stat
-import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from mnemosyne.coord.safefile import UntrustedFile, read_untrusted, remove_entry
 from mnemosyne.errors import MnemosyneError
+from mnemosyne.review.checkrun import run_check
 from mnemosyne.review.record import (
     REVIEW_DIRECTORY,
     holding_claim,
@@ -43,18 +44,22 @@ def worktrees_directory(root_path: Path) -> Path:
     return review_directory(root_path, "worktrees")
 
 
-def add_worktree(main_worktree: Path, path: Path, sha: str) -> None:
-    """Check out commit *sha* at *path* as a detached worktree. Raises MnemosyneError if not."""
+def add_worktree(main_worktree: Path, path: Path, sha: str, stop_fd: int | None = None,
+                 tick: Callable[[], None] | None = None) -> None:
+    """Check out commit *sha* at *path* as a detached worktree.
+
+    Raises MnemosyneError if git fails, CheckStopped if *stop_fd* becomes readable meanwhile
+    (git is killed: a big checkout never delays a stop).
+    """
     command = ["git", "-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach",
                "--quiet", str(path), sha]
     try:
-        result = subprocess.run(command, cwd=main_worktree, stdin=subprocess.DEVNULL,
-                                capture_output=True, text=True, timeout=GIT_TIMEOUT_S,
-                                check=False)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise MnemosyneError(f"cannot make a review worktree for {sha[:12]}: {error}") from None
-    if result.returncode != 0:
-        message = (result.stderr.strip().splitlines() or ["git failed"])[-1]
+        result = run_check(shlex.join(command), main_worktree, GIT_TIMEOUT_S, stop_fd, tick)
+    except OSError as error:
+        raise MnemosyneError(f"cannot make a review worktree for {sha[:12]}: "
+                             f"{error.strerror or error}") from None
+    if not result.passed:
+        message = (result.output.strip().splitlines() or ["git failed or timed out"])[-1]
         raise MnemosyneError(f"cannot make a review worktree for {sha[:12]}: {message}")
 
 
@@ -120,8 +125,9 @@ def remove_worktree(common_dir: Path | None, path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def temporary_worktree(root_path: Path, main_worktree: Path, common_dir: Path,
-                       sha: str) -> Iterator[Path]:
+def temporary_worktree(root_path: Path, main_worktree: Path, common_dir: Path, sha: str, *,
+                       stop_fd: int | None = None,
+                       tick: Callable[[], None] | None = None) -> Iterator[Path]:
     """Yield a detached worktree of commit *sha*; always remove it afterwards.
 
     The caller holds the commit's claim, so a directory already there is a dead reviewer's
@@ -131,7 +137,7 @@ def temporary_worktree(root_path: Path, main_worktree: Path, common_dir: Path,
     if os.path.lexists(path):
         remove_worktree(common_dir, path)
     try:
-        add_worktree(main_worktree, path, sha)
+        add_worktree(main_worktree, path, sha, stop_fd, tick)
         yield path
     finally:
         if not remove_worktree(common_dir, path):

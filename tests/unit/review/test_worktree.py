@@ -1,8 +1,11 @@
+import os
+
 import pytest
 
 from mnemosyne.coord.root import prepare_root
 from mnemosyne.errors import MnemosyneError
 from mnemosyne.review import worktree
+from mnemosyne.review.checkrun import CheckStopped
 from mnemosyne.review.record import holding_claim
 from tests.helpers import run_git
 
@@ -71,3 +74,18 @@ def test_an_unwritable_tree_is_removed(tmp_path):
     (tree / "locked").chmod(0)
     assert worktree.remove_worktree(None, tree)
     assert not tree.exists()
+
+
+def test_a_stop_while_git_checks_out_leaves_nothing(root, git_repo):
+    sha = head(git_repo)
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, b"x")
+        with pytest.raises(CheckStopped), worktree.temporary_worktree(
+                root.path, git_repo, git_repo / ".git", sha, stop_fd=read_end):
+            pass
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert not (worktree.worktrees_directory(root.path) / sha).exists()
+    assert "reviews" not in run_git("worktree", "list", cwd=git_repo)
