@@ -80,7 +80,9 @@ class RefWatches:
             if directory not in wanted:
                 self.watches.pop(directory).close()
         for directory in sorted(wanted - set(self.watches)):
-            watch = DirectoryWatch.open(directory, QUEUE_EVENTS)
+            # In the git directory itself only packed-refs matters (not the index, HEAD...).
+            only = "packed-refs" if directory == self.common_dir else None
+            watch = DirectoryWatch.open(directory, QUEUE_EVENTS, only)
             if watch is not None:
                 self.watches[directory] = watch
 

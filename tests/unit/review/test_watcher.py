@@ -64,3 +64,18 @@ def test_watch_reviews_then_stops_on_sigint(settings, git_repo):
     assert status == 130 and len(seen) == 1 and len(ready) == 1
     assert time.monotonic() - started < 10
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_packing_refs_wakes_the_watches_but_the_index_does_not(git_repo):
+    commit_file(git_repo, "mnemosyne/aaaaaaaa", "a.py", "\n")
+    watches = watcher.RefWatches(git_repo / ".git")
+    try:
+        (git_repo / "README").write_text("changed\n")
+        run_git("add", "README", cwd=git_repo)  # rewrites .git/index
+        ready, _, _ = select.select(watches.descriptors(), [], [], 0.2)
+        assert not watches.drain(set(ready))
+        run_git("pack-refs", "--all", cwd=git_repo)
+        ready, _, _ = select.select(watches.descriptors(), [], [], 5)
+        assert watches.drain(set(ready))
+    finally:
+        watches.close()
