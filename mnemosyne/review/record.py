@@ -32,7 +32,7 @@ from typing import Any
 from mnemosyne.coord.branches import BranchRegistry
 from mnemosyne.coord.queue import MessageQueue
 from mnemosyne.coord.registry import ProcessRegistry
-from mnemosyne.coord.safefile import open_lock_file, read_untrusted
+from mnemosyne.coord.safefile import UntrustedFile, open_lock_file, read_untrusted
 from mnemosyne.errors import MnemosyneError, UnsafeError, UsageError
 from mnemosyne.store import model
 from mnemosyne.store.memories import MemoryStore
@@ -148,7 +148,7 @@ def done_marker(root_path: Path, sha: str) -> str | None:
         return read_untrusted(path, DONE_MAX_BYTES).decode("ascii", "replace").strip()
     except FileNotFoundError:
         return None
-    except Exception:  # noqa: BLE001 - a damaged marker still says "reviewed"
+    except (UntrustedFile, OSError):  # a damaged marker still says "reviewed"
         return ""
 
 

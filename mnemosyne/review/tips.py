@@ -53,14 +53,19 @@ def matches(name: str, globs: Sequence[str]) -> bool:
 
 
 def branch_tips(repository: Any, globs: Sequence[str] = DEFAULT_GLOBS) -> list[Tip]:
-    """Return the tips of the local branches matching *globs*, ordered by first branch name."""
+    """Return the tips of the local branches matching *globs*, ordered by first branch name.
+
+    A branch whose tip cannot be read (a missing object) is left out.
+    """
+    import pygit2  # noqa: PLC0415
+
     by_commit: dict[str, list[str]] = {}
     for name in sorted(repository.branches.local):
         if not matches(name, globs):
             continue
         try:
             commit = repository.branches.local[name].peel()
-        except Exception:  # noqa: BLE001 - a branch naming no commit is skipped, not fatal
+        except (pygit2.GitError, KeyError, ValueError):
             continue
         by_commit.setdefault(str(commit.id), []).append(name)
     tips = [Tip(sha, tuple(names)) for sha, names in by_commit.items()]

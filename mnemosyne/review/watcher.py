@@ -12,14 +12,15 @@ killed and its worktree removed), and inotify watches on the repository's git di
 lock file), so a new commit is noticed at once. A rescan every poll_interval_s is the safety
 net for missed events and new directories; the registry heartbeat runs every
 heartbeat_interval_s, also from inside a long check. Reviews run one at a time, so there is
-never more than one per branch. Messages sent to the watcher are received and dropped (it
+never more than one per branch. A pass that fails (git cannot check a commit out, the
+database is busy past its deadline) is logged, at most once a minute, and tried again at the
+next rescan. Messages sent to the watcher are received and dropped (it
 only sends), so they do not wait in the queue until they expire.
 Must not: print; results go to the caller's callback.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import select
@@ -34,6 +35,7 @@ from mnemosyne.coord.context import make_coordinator
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.identity import new_instance_id
 from mnemosyne.coord.inotify import QUEUE_EVENTS, DirectoryWatch
+from mnemosyne.coord.safefile import RateLimitedWarnings
 from mnemosyne.daemon.signals import SignalQueue
 from mnemosyne.errors import ExitCode, MnemosyneError
 from mnemosyne.logs import set_instance_context
@@ -185,6 +187,7 @@ def _watch(settings: Settings, reviewer: Reviewer, signals: SignalQueue, heartbe
            *, on_result: Callable[[ReviewResult], None],
            on_ready: Callable[[str], None] | None) -> int:
     watches = RefWatches(reviewer.location.common_dir)
+    warnings = RateLimitedWarnings(logger)
     try:
         if on_ready is not None:
             on_ready(reviewer.queue.instance_id)
@@ -192,8 +195,13 @@ def _watch(settings: Settings, reviewer: Reviewer, signals: SignalQueue, heartbe
         while True:
             if time.monotonic() >= due:
                 watches.refresh()
-                with contextlib.suppress(CheckStopped):
+                try:
                     reviewer.run_pass(on_result)
+                except CheckStopped:
+                    pass
+                except MnemosyneError as error:  # e.g. git could not check a commit out
+                    warnings.warn("pass", "review pass failed (retried every %g s): %s",
+                                  settings.poll_interval_s, error)
                 # Another reviewer holds a commit: look again soon, it may die mid-review.
                 due = time.monotonic() + settings.poll_interval_s
             received = signals.pending()
