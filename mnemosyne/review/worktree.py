@@ -130,12 +130,12 @@ def temporary_worktree(root_path: Path, main_worktree: Path, common_dir: Path, s
                        tick: Callable[[], None] | None = None) -> Iterator[Path]:
     """Yield a detached worktree of commit *sha*; always remove it afterwards.
 
-    The caller holds the commit's claim, so a directory already there is a dead reviewer's
-    and is removed first. Raises MnemosyneError if git cannot make it.
+    The caller holds the commit's claim, so a directory already there, or git's registration
+    of one that is gone, is a dead reviewer's and is removed first.
+    Raises MnemosyneError if git cannot make it, CheckStopped on a stop.
     """
     path = worktrees_directory(root_path) / sha
-    if os.path.lexists(path):
-        remove_worktree(common_dir, path)
+    remove_worktree(common_dir, path)  # a dead reviewer's directory or registration
     try:
         add_worktree(main_worktree, path, sha, stop_fd, tick)
         yield path

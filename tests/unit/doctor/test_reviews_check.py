@@ -1,3 +1,4 @@
+import shutil
 import subprocess
 
 from mnemosyne.doctor import reviews_check
@@ -37,3 +38,13 @@ def test_a_running_reviewers_worktree_is_left_alone(git_world, git_repo):
     assert [f.status for f in findings] == ["ok"] and path.is_dir()
     subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=git_repo,
                    check=True)
+
+
+def test_a_registration_whose_directory_is_gone_is_pruned(git_world, git_repo):
+    _, path = left(git_world, git_repo)
+    shutil.rmtree(path)
+    findings = reviews_check.run(git_world.context())
+    assert [f.status for f in findings] == ["problem"] and "prunable" in findings[0].message
+    findings = reviews_check.run(git_world.context(fix=True))
+    assert [f.status for f in findings] == ["fixed"]
+    assert "reviews" not in run_git("worktree", "list", cwd=git_repo)

@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import pytest
 
@@ -88,4 +89,14 @@ def test_a_stop_while_git_checks_out_leaves_nothing(root, git_repo):
         os.close(read_end)
         os.close(write_end)
     assert not (worktree.worktrees_directory(root.path) / sha).exists()
+    assert "reviews" not in run_git("worktree", "list", cwd=git_repo)
+
+
+def test_a_registration_whose_directory_is_gone_does_not_block(root, git_repo):
+    sha = head(git_repo)
+    stale = worktree.worktrees_directory(root.path) / sha
+    worktree.add_worktree(git_repo, stale, sha)
+    shutil.rmtree(stale)  # as `rm -rf` would: git still lists it
+    with worktree.temporary_worktree(root.path, git_repo, git_repo / ".git", sha) as path:
+        assert (path / "README").exists()
     assert "reviews" not in run_git("worktree", "list", cwd=git_repo)
