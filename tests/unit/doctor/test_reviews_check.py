@@ -1,7 +1,7 @@
 import shutil
 import subprocess
 
-from mnemosyne.doctor import reviews_check
+from mnemosyne.doctor import reviews_check, root_check
 from mnemosyne.review.record import holding_claim
 from mnemosyne.review.worktree import add_worktree, worktrees_directory
 from tests.helpers import run_git
@@ -48,3 +48,13 @@ def test_a_registration_whose_directory_is_gone_is_pruned(git_world, git_repo):
     findings = reviews_check.run(git_world.context(fix=True))
     assert [f.status for f in findings] == ["fixed"]
     assert "reviews" not in run_git("worktree", "list", cwd=git_repo)
+
+
+def test_the_root_check_leaves_the_modes_inside_a_review_worktree_alone(git_world, git_repo):
+    _, path = left(git_world, git_repo)
+    (path / "README").chmod(0o644)
+    findings = root_check.run(git_world.context(fix=True))
+    assert [f.status for f in findings] == ["ok"], findings
+    assert (path / "README").stat().st_mode & 0o777 == 0o644
+    subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=git_repo,
+                   check=True)
