@@ -246,3 +246,19 @@ def test_outside_a_repository_is_a_one_line_error(cli, tmp_path):
     outside = tmp_path / "plain"
     outside.mkdir()
     assert_one_line_error(cli("review", cwd=outside, env=ENV), 2, "not in a git repository")
+
+
+def test_watch_stops_within_a_second_during_a_long_check(cli, git_repo, isolated_env, db_path):
+    commit_on(git_repo, "mnemosyne/dcdcdcdc", "i.py", "\n")
+    process = start_review(git_repo, isolated_env, db_path, "--watch", "--check", "sleep 60")
+    worktrees = cli.root / "reviews" / "worktrees"
+    try:
+        wait_for(lambda: worktrees.is_dir() and bool(processes_in(worktrees)))
+        process.send_signal(signal.SIGTERM)
+        stopping = time.monotonic()
+        assert process.wait(10) == 0
+        assert time.monotonic() - stopping < 2  # the target is 1 s; the machine is shared
+    finally:
+        stop(process)
+    assert not any(worktrees.iterdir()) and not processes_in(worktrees)
+    assert reviews(cli, git_repo) == []
