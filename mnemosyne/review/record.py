@@ -2,8 +2,9 @@
 
 Once, across restarts and between reviewers running at once, without SQL:
 - a claim: an exclusive `flock` on `.mnemosyne/reviews/claims/<commit>.lock`, taken without
-  waiting and held for the whole review. A second reviewer skips a claimed commit; the kernel
-  drops the claim of a reviewer that dies, even by SIGKILL, so the commit is reviewed later.
+  waiting and held for the whole review (the file is deleted once the commit is done). A
+  second reviewer skips a claimed commit; the kernel drops the claim of a reviewer that dies,
+  even by SIGKILL, so the commit is reviewed later.
 - under the claim, "reviewed before" is a memory of type `review` tagged `commit:<full id>`
   (found with recall's tag filter) or the marker `reviews/done/<commit>` (naming that memory),
   written right after the memory is stored: the marker still says "done" after the memory is
@@ -139,6 +140,16 @@ def holding_claim(root_path: Path, sha: str, create: bool = True) -> Iterator[bo
         yield True
     finally:
         os.close(fd)
+
+
+def drop_claim_file(root_path: Path, sha: str) -> None:
+    """Delete commit *sha*'s claim file once it is done (call it holding the claim).
+
+    Safe because the done marker (and the memory) are written first: a reviewer that opened
+    the old file, or makes a new one, finds the commit done once it holds its lock.
+    """
+    with contextlib.suppress(OSError):
+        os.unlink(root_path / REVIEW_DIRECTORY / "claims" / f"{sha}.lock")
 
 
 def done_marker(root_path: Path, sha: str) -> str | None:

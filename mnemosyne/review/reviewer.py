@@ -139,10 +139,12 @@ class Reviewer:
                 logger.info("commit %s is being reviewed by another reviewer", tip.short)
                 return None
             if record.reviewed_before(self.root.path, self.store, tip.sha):
+                record.drop_claim_file(self.root.path, tip.sha)
                 return None
             result = self._review(tip)
             memory_id = record.store_result(self.store, result, self.namespace)
             record.mark_done(self.root.path, tip.sha, memory_id)
+            record.drop_claim_file(self.root.path, tip.sha)
         result = dataclasses.replace(result, memory_id=memory_id)
         notified = record.notify(self.queue, self.registry, result)
         return dataclasses.replace(result, notified=notified)

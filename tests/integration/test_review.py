@@ -72,6 +72,7 @@ def test_each_tip_is_reviewed_once_also_after_a_restart(cli, git_repo):
     later = cli("review", "--check", "true", "--format", "json", cwd=git_repo, env=ENV).ok()
     assert [json.loads(line)["sha"] for line in later.stdout.splitlines()] == [third]
     assert not list((cli.root / "reviews" / "worktrees").iterdir())
+    assert not list((cli.root / "reviews" / "claims").iterdir())
     assert "mnemosyne/aaaaaaaa" in run_git("branch", "--list", cwd=git_repo)
     assert run_git("worktree", "list", "--porcelain", cwd=git_repo).count("worktree ") == 3
 

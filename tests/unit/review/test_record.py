@@ -108,3 +108,13 @@ def test_a_linked_reviews_directory_is_refused(root, tmp_path):
     with record.holding_claim(root.path, SHA, create=False) as free:
         assert free  # no claim file through the link: nothing there to judge
     assert list(elsewhere.iterdir()) == []
+
+
+def test_the_claim_file_of_a_done_commit_can_go_while_held(root):
+    claims = root.path / "reviews" / "claims"
+    with record.holding_claim(root.path, SHA) as held:
+        assert held
+        record.mark_done(root.path, SHA, "memory-id")
+        record.drop_claim_file(root.path, SHA)
+    assert not (claims / f"{SHA}.lock").exists()
+    assert record.done_marker(root.path, SHA) == "memory-id"
