@@ -9,9 +9,10 @@ from bench import (
     mcp,
     postgres,
     recall,
+    review,
     writes,
 )
 
 for benchmark in (writes, recall, postgres, coordination, daemon, api, doctor, doctor_database,
-                  mcp):
+                  mcp, review):
     benchmark.main()

@@ -244,6 +244,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("message_ttl_s", lambda _: 300.0, _positive_float,
             "seconds after which an undelivered coordination message is deleted",
             env=("MNEMOSYNE_MESSAGE_TTL_S",)),
+    Setting("review_check", lambda _: None, _optional_text,
+            "shell command `review` runs in each commit's worktree (exit 0: pass); default: "
+            "none, only the marker scan", env=("MNEMOSYNE_REVIEW_CHECK",)),
+    Setting("review_timeout_s", lambda _: 600.0, _positive_float,
+            "seconds a review check may run before it is killed and counts as failed",
+            env=("MNEMOSYNE_REVIEW_TIMEOUT_S",)),
 )
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
 
@@ -277,6 +283,8 @@ class Settings:
     poll_interval_s: float
     message_size_cap: int
     message_ttl_s: float
+    review_check: str | None
+    review_timeout_s: float
     config_path: Path
     config_dir: Path = Path()
     state_dir: Path = Path()

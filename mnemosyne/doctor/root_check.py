@@ -1,8 +1,9 @@
 """The root check: the coordination directory is this user's, not a link, and private.
 
 Every directory under the root must be 0700 and every file 0600 (not the instances'
-worktrees, which git makes with the user's own modes: the 0700 `worktrees/` keeps them private,
-and a live instance's worktree is never re-moded; their owner and links are judged): anything
+worktrees, nor the temporary review worktrees in `reviews/worktrees/`, which git makes with
+the user's own modes: the 0700 `worktrees/` keeps them private, and a live instance's worktree
+is never re-moded; their owner and links are judged): anything
 group- or world-accessible is a problem that `--fix` repairs with chmod, since instances
 create everything private and files dropped in from elsewhere (queue, rejected/) keep the
 mode they came with. Symbolic links inside the root and files of another user are reported,
@@ -30,7 +31,9 @@ def run(ctx: Context) -> list[Finding]:
     assert ctx.root is not None
     loose, foreign, links = [], [], []
     seen = 0
-    for path, status in _walk(ctx.root.path, ctx.root.worktrees):
+    # Review worktrees (review/worktree.py) are git checkouts too, made and removed by reviews.
+    worktrees = (ctx.root.worktrees, ctx.root.path / "reviews" / "worktrees")
+    for path, status in _walk(ctx.root.path, worktrees):
         seen += 1
         if seen > MOST_ENTRIES:
             break
@@ -39,7 +42,7 @@ def run(ctx: Context) -> list[Finding]:
             links.append(relative)
         elif status.st_uid != os.geteuid():
             foreign.append(relative)
-        elif stat.S_IMODE(status.st_mode) & 0o077 and path.parent != ctx.root.worktrees:
+        elif stat.S_IMODE(status.st_mode) & 0o077 and path.parent not in worktrees:
             loose.append((relative, path, stat.S_ISDIR(status.st_mode),
                           stat.S_IMODE(status.st_mode)))
     findings = []
@@ -68,7 +71,7 @@ def run(ctx: Context) -> list[Finding]:
     return findings
 
 
-def _walk(top: Path, worktrees: Path) -> Iterator[tuple[Path, os.stat_result]]:
+def _walk(top: Path, worktrees: tuple[Path, ...]) -> Iterator[tuple[Path, os.stat_result]]:
     """Yield (path, lstat) for *top* and everything under it.
 
     Links are not descended into, nor the worktrees themselves (only the worktrees directory
@@ -89,7 +92,7 @@ def _walk(top: Path, worktrees: Path) -> Iterator[tuple[Path, os.stat_result]]:
             except OSError:
                 continue
             yield path, status
-            if stat.S_ISDIR(status.st_mode) and directory != worktrees:
+            if stat.S_ISDIR(status.st_mode) and directory not in worktrees:
                 stack.append(path)
 
 

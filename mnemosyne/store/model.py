@@ -23,7 +23,7 @@ NAMESPACE_FORMS = "global, project:NAME or session:PROJECT:ID (NAME: letters, di
 
 MEMORY_TYPES: tuple[str, ...] = (
     "insight", "decision", "architecture", "pattern", "bug_fix", "configuration",
-    "constraint", "reference", "preference", "task", "fact", "note",
+    "constraint", "reference", "preference", "task", "fact", "note", "review",
 )
 MEMORY_TYPE_ALIASES = {
     "bug": "bug_fix", "bugfix": "bug_fix", "fix": "bug_fix", "arch": "architecture",

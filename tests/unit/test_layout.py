@@ -14,7 +14,8 @@ PACKAGE = ROOT / "mnemosyne"
 MODULES = sorted(path for path in PACKAGE.rglob("*.py") if "__pycache__" not in path.parts)
 ENVIRONMENT_READERS = {"mnemosyne/config.py", "mnemosyne/daemon/systemd.py"}
 EVERY_PACKAGE = ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api", "mnemosyne.mcp",
-                 "mnemosyne.dash", "mnemosyne.doctor", "mnemosyne.coord", "mnemosyne.store")
+                 "mnemosyne.dash", "mnemosyne.doctor", "mnemosyne.coord", "mnemosyne.store",
+                 "mnemosyne.review")
 # Library layers that must never reach up into the front ends; the ground modules import
 # nothing above them (errors and atomicfile nothing of mnemosyne at all).
 FORBIDDEN_IMPORTS = {
@@ -24,10 +25,12 @@ FORBIDDEN_IMPORTS = {
     "mnemosyne/config.py": EVERY_PACKAGE,
     "mnemosyne/store/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api",
                          "mnemosyne.doctor", "mnemosyne.mcp", "mnemosyne.dash",
-                         "mnemosyne.coord"),
+                         "mnemosyne.coord", "mnemosyne.review"),
     "mnemosyne/coord/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api",
                          "mnemosyne.doctor", "mnemosyne.mcp", "mnemosyne.dash",
-                         "mnemosyne.store"),
+                         "mnemosyne.store", "mnemosyne.review"),
+    "mnemosyne/review/": ("mnemosyne.cli", "mnemosyne.api", "mnemosyne.dash",
+                          "mnemosyne.doctor", "mnemosyne.mcp"),
     "mnemosyne/api/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.dash",
                        "mnemosyne.doctor"),
     "mnemosyne/mcp/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api",

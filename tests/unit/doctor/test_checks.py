@@ -1,7 +1,7 @@
 from mnemosyne.doctor import checks
 from mnemosyne.doctor.findings import Finding
 
-PER_ROOT = ["root", "registry", "branches", "queue", "worktrees", "api"]
+PER_ROOT = ["root", "registry", "branches", "queue", "worktrees", "review-worktrees", "api"]
 USER_WIDE = {"systemd", "config"}  # and "database", where that check is present
 
 
