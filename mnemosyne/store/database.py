@@ -17,7 +17,7 @@ import apsw
 from mnemosyne.errors import UnavailableError
 from mnemosyne.store import migrations
 from mnemosyne.store.checkpoint import Checkpointer, watch_wal
-from mnemosyne.store.connection import describe_database_error, open_connection
+from mnemosyne.store.connection import describe_database_error, open_connection, open_read_only
 from mnemosyne.store.transactions import WriterLock, run_write_transaction
 from mnemosyne.store.writehealth import WalLock, WriteHealth
 
@@ -27,8 +27,10 @@ Result = TypeVar("Result")
 class Database:
     """A database file shared with other processes; safe to use from many threads."""
 
-    def __init__(self, path: Path, busy_timeout_ms: int = 5000, write_deadline_s: float = 30.0):
+    def __init__(self, path: Path, busy_timeout_ms: int = 5000, write_deadline_s: float = 30.0,
+                 read_only: bool = False):
         self.path = path
+        self.read_only = read_only
         self.busy_timeout_ms = busy_timeout_ms
         self.write_deadline_s = write_deadline_s
         self._local = threading.local()
@@ -55,11 +57,32 @@ class Database:
             raise
         return database
 
+    @classmethod
+    def open_read_only(cls, path: Path, busy_timeout_ms: int = 5000) -> Database:
+        """Open the existing database at *path* for reading only (no migration, no writes).
+
+        Raises UnavailableError if it is missing, unreadable or its schema is not current.
+        """
+        database = cls(path, busy_timeout_ms, read_only=True)
+        try:
+            version = database.read(migrations.read_user_version)
+            if version != migrations.LATEST_VERSION:
+                raise UnavailableError(
+                    f"{path} has schema version {version}, not {migrations.LATEST_VERSION}: "
+                    "open it once with a writable mnemosyne command to migrate it")
+        except BaseException:
+            database.close()
+            raise
+        return database
+
     def _thread_state(self) -> tuple[apsw.Connection, WriterLock]:
         state = getattr(self._local, "state", None)
         if state is None:
-            connection = open_connection(self.path, self.busy_timeout_ms)
-            watch_wal(connection, self.checkpointer.request)
+            if self.read_only:
+                connection = open_read_only(self.path, self.busy_timeout_ms)
+            else:
+                connection = open_connection(self.path, self.busy_timeout_ms)
+                watch_wal(connection, self.checkpointer.request)
             state = (connection, WriterLock(self.path))
             self._local.state = state
             with self._all_guard:
