@@ -30,6 +30,7 @@ from mnemosyne.cli import (
     link_command,
     list_command,
     mcp_command,
+    orchestrate_command,
     recall_command,
     remember_command,
     send_command,
@@ -63,6 +64,7 @@ COMMANDS: dict[str, ModuleType] = {
     "send": send_command,
     "inbox": inbox_command,
     "mcp": mcp_command,
+    "orchestrate": orchestrate_command,
     "systemd": systemd_command,
     "version": version_command,
 }

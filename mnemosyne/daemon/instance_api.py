@@ -20,8 +20,8 @@ from mnemosyne.config import Settings
 from mnemosyne.coord.context import api_token
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.inotify import WRITES, DirectoryWatch
-from mnemosyne.coord.queue import Message
 from mnemosyne.coord.root import locate_git
+from mnemosyne.daemon.dispatch import Dispatch
 from mnemosyne.daemon.loop import InstanceLoop
 from mnemosyne.store.memories import MemoryStore
 
@@ -79,8 +79,12 @@ class InstanceApi:
     @classmethod
     def start(cls, settings: Settings, store: MemoryStore,
               coordinator: CrossProcessCoordinator, loop: InstanceLoop,
-              where: str) -> InstanceApi | None:
+              where: str, *, dispatch: Dispatch | None = None) -> InstanceApi | None:
         """Start the API and hook it into *loop*; return None if no port was free.
+
+        Arriving messages reach the API's events and the MCP inbox through *dispatch* (the
+        daemon's, declared at assembly); without one, the loop's `on_message` is wrapped in a
+        new dispatch.
 
         Raises UsageError or UnavailableError if the address is refused or cannot be bound.
         """
@@ -120,14 +124,12 @@ class InstanceApi:
         else:
             loop.watches = (*loop.watches, (wal_watch, publisher.database_changed))
         loop.on_heartbeat = publisher.after_heartbeat
-        log_message = loop.on_message
-
-        def on_message(message: Message) -> None:
-            log_message(message)
-            publisher.message_received(message)
-            inbox.add([message])
-
-        loop.on_message = on_message
+        if dispatch is None:
+            dispatch = loop.on_message if isinstance(loop.on_message, Dispatch) \
+                else Dispatch(loop.on_message)
+            loop.on_message = dispatch
+        dispatch.on_any(publisher.message_received)
+        dispatch.on_any(lambda message: inbox.add([message]))
         return cls(api, publisher, wal_watch)
 
     def stop(self) -> None:

@@ -29,14 +29,17 @@ from mnemosyne.coord.inotify import DirectoryWatch
 from mnemosyne.coord.queue import Message
 from mnemosyne.coord.root import CoordinationRoot, locate_git
 from mnemosyne.coord.worktrees import Workspace, close_workspace, open_workspace, wants_worktree
+from mnemosyne.daemon.dispatch import Dispatch
 from mnemosyne.daemon.instance_api import InstanceApi, refuse_exposed_api
 from mnemosyne.daemon.loop import InstanceLoop
 from mnemosyne.daemon.signals import SignalQueue
 from mnemosyne.daemon.systemd import ServiceManager
+from mnemosyne.daemon.worker import WORK_AVAILABLE, WORK_STOP, TaskWorker
 from mnemosyne.errors import MnemosyneError, UsageError
 from mnemosyne.logs import set_instance_context, set_log_level
 from mnemosyne.store import open_memory_store
 from mnemosyne.store.memories import MemoryStore
+from mnemosyne.store.tasks import TaskStore
 from mnemosyne.store.writehealth import WriteHealth
 
 logger = logging.getLogger(__name__)
@@ -54,6 +57,7 @@ class ServeOptions:
     worktree: str = "auto"
     branch: str | None = None
     with_api: bool = False
+    accept_work: bool = False
 
 
 def take_workspace(options: ServeOptions, root: CoordinationRoot,
@@ -98,8 +102,9 @@ def run(settings: Settings, options: ServeOptions,
         manager.close()
 
 
-def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[[], Settings],
-           manager: ServiceManager) -> int:
+def _serve(  # noqa: PLR0915 - the assembly, read top to bottom
+        settings: Settings, options: ServeOptions, reload_settings: Callable[[], Settings],
+        manager: ServiceManager) -> int:
     instance_id = validate_instance_id(options.instance_id) if options.instance_id is not None \
         else new_instance_id()
     set_instance_context(instance_id)
@@ -118,6 +123,7 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
             # So that the registry does not grow between doctor runs.
             coordinator.cleanup_stale_processes()
             workspace, api = None, None
+            dispatch, worker = declare_dispatch(options, store, coordinator)
 
             def reload(current: Settings) -> Settings:
                 manager.reloading()
@@ -126,14 +132,15 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
                 return fresh
 
             loop = InstanceLoop(settings, signals, coordinator, messages, watch, reload,
-                                log_message, manager=manager,
+                                dispatch, manager=manager,
                                 check_health=lambda: database_writable(store, health))
             try:
                 workspace = take_workspace(options, root, coordinator, Path.cwd())
                 where = (f"worktree {workspace.path} on {workspace.branch}" if workspace
-                         else "no worktree")
+                         else "no worktree") + (", accepting work" if worker else "")
                 if options.with_api:
-                    api = InstanceApi.start(settings, store, coordinator, loop, where)
+                    api = InstanceApi.start(settings, store, coordinator, loop, where,
+                                            dispatch=dispatch)
                 # Start the broadcast cursor before saying "ready", and hand over what
                 # was sent to this id before it ran.
                 loop.deliver_messages()
@@ -148,10 +155,14 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
                     return f"instance {instance_id}: {serving}, {where}, {peers} peer(s)"
 
                 loop.describe = describe
+                if worker is not None:
+                    worker.start()
                 manager.ready(describe())
                 return loop.run()
             finally:
                 try:
+                    if worker is not None:
+                        worker.close()  # a running task goes back to ready
                     if api is not None:
                         api.stop()
                     if workspace is not None:
@@ -162,6 +173,22 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
                         watch.close()
     finally:
         signals.restore()
+
+
+def declare_dispatch(options: ServeOptions, store: MemoryStore,
+                     coordinator: CrossProcessCoordinator) -> tuple[Dispatch, TaskWorker | None]:
+    """Return the instance's message dispatch, and its task worker with --accept-work.
+
+    Every message is logged; the work messages go to the worker. The API, when started,
+    adds its events and the MCP inbox (instance_api.py).
+    """
+    dispatch = Dispatch(log_message)
+    if not options.accept_work:
+        return dispatch, None
+    worker = TaskWorker(TaskStore(store.database), coordinator)
+    dispatch.on(WORK_AVAILABLE, worker.wake)
+    dispatch.on(WORK_STOP, worker.stop_plan)
+    return dispatch, worker
 
 
 def enter_workdir(settings: Settings) -> None:
