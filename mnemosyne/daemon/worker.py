@@ -163,7 +163,8 @@ class TaskWorker:
         if current is not None:
             current.stop(f"worker {self.instance_id} stopped")
         self._wake.set()
-        self._thread.join(KILL_GRACE_S + 10)
+        if self._thread.ident is not None:
+            self._thread.join(KILL_GRACE_S + 10)
 
     def _run(self) -> None:
         while not self._closing:
