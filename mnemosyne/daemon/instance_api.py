@@ -23,6 +23,7 @@ from mnemosyne.coord.inotify import WRITES, DirectoryWatch
 from mnemosyne.coord.root import locate_git
 from mnemosyne.daemon.dispatch import Dispatch
 from mnemosyne.daemon.loop import InstanceLoop
+from mnemosyne.daemon.worker import TASK_FAILED, TASK_FINISHED, TASK_STARTED
 from mnemosyne.store.memories import MemoryStore
 
 if TYPE_CHECKING:
@@ -130,6 +131,8 @@ class InstanceApi:
             loop.on_message = dispatch
         dispatch.on_any(publisher.message_received)
         dispatch.on_any(lambda message: inbox.add([message]))
+        for message_type in (TASK_STARTED, TASK_FINISHED, TASK_FAILED):
+            dispatch.on(message_type, publisher.task_changed)
         return cls(api, publisher, wal_watch)
 
     def stop(self) -> None:

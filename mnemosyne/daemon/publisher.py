@@ -2,7 +2,8 @@
 
 The main loop calls in here: after each heartbeat (a `heartbeat` event, and `peer_joined` /
 `peer_left` from the difference in live peers), for each coordination message
-(`message_received`) and whenever the database's WAL is written (`memory_stored`,
+(`message_received`; the task broadcasts of orchestrated plans also as `task_started`,
+`task_finished`, `task_failed`) and whenever the database's WAL is written (`memory_stored`,
 `memory_updated`, `memory_deleted` from the change journal, whoever made the change).
 Must not: block (each call is a file read or one indexed query), or raise into the loop.
 """
@@ -19,6 +20,9 @@ from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.queue import Message
 from mnemosyne.errors import MnemosyneError
 from mnemosyne.store.changes import BATCH, ChangeFeed
+
+TASK_FIELDS = ("plan", "task", "state", "worker", "attempt", "exit_status", "duration_s",
+               "error", "skipped")
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +84,15 @@ class EventPublisher:
             "message_id": message.id, "from_agent": message.from_agent,
             "to_agent": message.to_agent, "message_type": message.message_type,
             "sent_at": message.timestamp, "payload": message.payload})
+
+    def task_changed(self, message: Message) -> None:
+        """Publish a worker's TaskStarted, TaskFinished or TaskFailed broadcast as a task event."""
+        payload = message.payload if isinstance(message.payload, dict) else {}
+        kind = {"TaskStarted": "task_started", "TaskFinished": "task_finished",
+                "TaskFailed": "task_failed"}.get(message.message_type)
+        if kind is not None:
+            self.hub.publish(kind, {**{key: payload.get(key) for key in TASK_FIELDS
+                                       if key in payload}, "from_agent": message.from_agent})
 
     def database_changed(self) -> bool:
         """Publish every memory change committed since the last call.

@@ -62,6 +62,9 @@ def test_start_records_the_url_and_wires_the_loop(tmp_path, db_path, store):
         peer = CrossProcessCoordinator(root, "bbbbbbbb", KEY)
         loop.on_message(peer.send_message("a1b2c3d4", "JoinRequest", {}))
         assert received and running.api.hub.recent()[-1].type == "message_received"
+        loop.on_message(peer.send_message(None, "TaskStarted", {"plan": "p", "task": "a"}))
+        assert [event.type for event in running.api.hub.recent()[-2:]] == [
+            "message_received", "task_started"]
     finally:
         running.stop()
         signals.restore()

@@ -62,6 +62,17 @@ def test_messages_become_events(publisher):
     assert event.data["message_id"] == message.id
 
 
+def test_task_broadcasts_become_task_events(publisher):
+    events, root = publisher
+    peer = CrossProcessCoordinator(root, "bbbbbbbb", KEY)
+    for kind in ("TaskStarted", "TaskFinished", "TaskFailed", "JoinRequest"):
+        events.task_changed(peer.send_message(None, kind, {"plan": "p", "task": "a",
+                                                           "state": "done", "secret": 1}))
+    assert types(events.hub)[-3:] == ["task_started", "task_finished", "task_failed"]
+    assert events.hub.recent()[-1].data == {"plan": "p", "task": "a", "state": "done",
+                                            "from_agent": "bbbbbbbb"}
+
+
 def test_memory_changes_become_events(publisher, store):
     events, _ = publisher
     memory = store.remember("one")
