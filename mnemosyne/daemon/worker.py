@@ -165,6 +165,11 @@ class TaskWorker:
         self._wake.set()
         if self._thread.ident is not None:
             self._thread.join(KILL_GRACE_S + 10)
+        try:  # what this worker would have taken next goes to the others
+            if self.tasks.has_ready_work():
+                broadcast(self.coordinator, WORK_AVAILABLE, {"plan": None})
+        except MnemosyneError as error:
+            logger.warning("cannot look for ready tasks: %s", error)
 
     def _run(self) -> None:
         while not self._closing:
@@ -260,7 +265,9 @@ class TaskWorker:
         payload = {"plan": task.plan, "task": task.id, "state": outcome.state,
                    "exit_status": exit_status, "duration_s": round(duration, 6),
                    "worker": self.instance_id, "attempt": task.attempts}
-        if outcome.ready or outcome.state == "ready":
+        # This worker claims the next ready task itself at once: the others are woken only
+        # when there is more than that one (a fan-out, or a retry beside a new task).
+        if len(outcome.ready) + (outcome.state == "ready") > 1:
             broadcast(self.coordinator, WORK_AVAILABLE, {"plan": task.plan})
         broadcast(self.coordinator, TASK_FINISHED if success else TASK_FAILED,
                   {**payload, "skipped": list(outcome.skipped), "error": error})
