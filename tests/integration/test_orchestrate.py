@@ -196,3 +196,24 @@ def test_sigint_stops_cleanly_and_the_task_is_ready_again(cli, isolated_env, db_
     row = status(cli, tmp_path)["slow"]
     assert (row["state"], row["attempts"]) == ("ready", 0)
     assert process_start_time(running["pid"]) is None
+
+
+def test_a_worktree_with_uncommitted_work_is_kept_recorded_and_known_to_doctor(cli, git_repo,
+                                                                             tmp_path):
+    in_repo = {"MNEMOSYNE_ROOT": ""}  # the root follows git: .mnemosyne in the repository
+    plan = write_plan(tmp_path / "plan.json", "dirty", [
+        {"id": "leaves-work", "command": "echo unsaved > work.txt"},
+        {"id": "clean", "command": ["true"]},
+    ])
+    cli("orchestrate", "--plan", str(plan), "--workers", "1", env=in_repo, cwd=git_repo).ok()
+    rows = {row["id"]: row for row in json.loads(cli(
+        "orchestrate", "status", "--format", "json", env=in_repo, cwd=git_repo).ok().stdout
+        )["tasks"]}
+    kept = Path(rows["leaves-work"]["worktree_path"])
+    assert (kept / "work.txt").read_text() == "unsaved\n" and rows["clean"]["worktree_path"] is None
+    report = json.loads(cli("doctor", "--json", "worktrees", env=in_repo, cwd=git_repo).stdout)
+    findings = [check for check in report["checks"] if check["status"] == "kept"]
+    assert [finding["details"]["path"] for finding in findings] == [str(kept)]
+    assert findings[0]["details"]["branch"] == "mnemosyne/task/dirty/leaves-work"
+    fixed = cli("doctor", "--fix", "worktrees", env=in_repo, cwd=git_repo)
+    assert (kept / "work.txt").exists(), fixed.stdout  # never discarded
