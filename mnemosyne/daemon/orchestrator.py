@@ -132,11 +132,12 @@ def orchestrate(settings: Settings, plan: Plan, options: RunOptions, report: Rep
     try:
         with open_memory_store(settings) as store:
             tasks = TaskStore(store.database)
+            coordinator = make_coordinator(settings, new_instance_id(), start)
             stored, created = tasks.put_plan(plan.to_dict(), str(start),
-                                             project_namespace(start), options.max_concurrent)
+                                             project_namespace(start), options.max_concurrent,
+                                             root=str(coordinator.root.path))
             report("plan", {"name": plan.name, "created": created,
                             "counts": tasks.counts(plan.name), "namespace": stored.namespace})
-            coordinator = make_coordinator(settings, new_instance_id(), start)
             coordinator.register(systemd_unit=manager.unit, kind="orchestrator")
             watch = DirectoryWatch.open(coordinator.root.queue)
             try:
@@ -201,7 +202,7 @@ def _stop(tasks: TaskStore, coordinator: CrossProcessCoordinator, name: str,
     broadcast(coordinator, WORK_STOP, {"plan": name})
     deadline = time.monotonic() + STOP_PATIENCE_S
     while time.monotonic() < deadline:
-        running = [row for row in tasks.running() if row.plan == name]
+        running = [row for row in tasks.running(str(coordinator.root.path)) if row.plan == name]
         if not running:
             break
         reclaim_dead_attempts(tasks, coordinator.root)

@@ -85,7 +85,7 @@ def reclaim_dead_attempts(tasks: TaskStore, root: CoordinationRoot,
     """
     given_back = []
     host = this_host()
-    for row in tasks.running():
+    for row in tasks.running(str(root.path)):
         if row.hostname != host or row.worker is None or lock_is_held(root.locks, row.worker):
             continue
         if row.run_id is not None and lock_is_held(root.locks, row.run_id):
@@ -166,7 +166,7 @@ class TaskWorker:
         if self._thread.ident is not None:
             self._thread.join(KILL_GRACE_S + 10)
         try:  # what this worker would have taken next goes to the others
-            if self.tasks.has_ready_work():
+            if self.tasks.has_ready_work(str(self.root.path)):
                 broadcast(self.coordinator, WORK_AVAILABLE, {"plan": None})
         except MnemosyneError as error:
             logger.warning("cannot look for ready tasks: %s", error)
@@ -191,7 +191,7 @@ class TaskWorker:
         lock = InstanceLock(self.root.locks, run_id)
         lock.acquire()
         try:
-            task = self.tasks.claim(self.instance_id, run_id, self.host)
+            task = self.tasks.claim(self.instance_id, run_id, self.host, str(self.root.path))
             if task is None:
                 return False
             attempt = Attempt(task)

@@ -35,6 +35,8 @@ TASK_COLUMNS = ("plan, id, position, title, spec, state, attempts, retries, work
                 "pid, pid_start, hostname, started_at, finished_at, ready_ns, started_ns, "
                 "finished_ns, exit_status, duration_s, output_tail, error, memory_id, "
                 "worktree_path")
+PLAN_COLUMNS = ("name, definition, base_dir, root, namespace, state, max_concurrent, created_at, "
+                "updated_at")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +80,7 @@ class PlanRow:
     name: str
     definition: dict[str, Any]
     base_dir: str
+    root: str
     namespace: str
     state: str
     max_concurrent: int
@@ -116,8 +119,11 @@ class TaskStore:
     # --- plans ------------------------------------------------------------------------------
 
     def put_plan(self, definition: dict[str, Any], base_dir: str, namespace: str,
-                 max_concurrent: int = 0) -> tuple[PlanRow, bool]:
+                 max_concurrent: int = 0, root: str = "") -> tuple[PlanRow, bool]:
         """Record a plan and its tasks, or take back the stored one of the same name.
+
+        Only the workers of coordination root *root* take its tasks (instances of other roots
+        may share the database: their liveness locks are not visible from here).
 
         Return (plan, created). Taking it back (a resume) keeps every done task; failed,
         skipped and interrupted ones start again with no attempts used. Raises UsageError
@@ -141,8 +147,8 @@ class TaskStore:
                 stored = []
             if stored:
                 connection.execute(
-                    "UPDATE task_plans SET state='running', max_concurrent=?, updated_at=? "
-                    "WHERE name=?", (max_concurrent, now, name))
+                    "UPDATE task_plans SET state='running', max_concurrent=?, root=?, "
+                    "updated_at=? WHERE name=?", (max_concurrent, root, now, name))
                 connection.execute(
                     "UPDATE tasks SET state='pending', attempts=0, worker=NULL, run_id=NULL, "
                     "pid=NULL, pid_start=NULL, error=NULL "
@@ -150,9 +156,9 @@ class TaskStore:
                 _promote_all(connection, name)
                 return False
             connection.execute(
-                "INSERT INTO task_plans (name, definition, base_dir, namespace, state, "
-                "max_concurrent, created_at, updated_at) VALUES (?,?,?,?,'running',?,?,?)",
-                (name, text, base_dir, namespace, max_concurrent, now, now))
+                "INSERT INTO task_plans (name, definition, base_dir, root, namespace, state, "
+                "max_concurrent, created_at, updated_at) VALUES (?,?,?,?,?,'running',?,?,?)",
+                (name, text, base_dir, root, namespace, max_concurrent, now, now))
             for position, task in enumerate(definition["tasks"]):
                 connection.execute(
                     "INSERT INTO tasks (plan, id, position, title, spec, state, retries) "
@@ -173,8 +179,7 @@ class TaskStore:
     def plan(self, name: str) -> PlanRow:
         """Return the stored plan *name*. Raises NotFoundError."""
         rows = self.database.read(lambda c: c.execute(
-            "SELECT name, definition, base_dir, namespace, state, max_concurrent, created_at, "
-            "updated_at FROM task_plans WHERE name=?", (name,)).fetchall())
+            f"SELECT {PLAN_COLUMNS} FROM task_plans WHERE name=?", (name,)).fetchall())
         if not rows:
             raise NotFoundError(f"no plan named {name!r} in the database")
         return _plan(rows[0])
@@ -182,8 +187,7 @@ class TaskStore:
     def plans(self) -> list[PlanRow]:
         """Return every stored plan, oldest first."""
         rows = self.database.read(lambda c: c.execute(
-            "SELECT name, definition, base_dir, namespace, state, max_concurrent, created_at, "
-            "updated_at FROM task_plans ORDER BY created_at, name").fetchall())
+            f"SELECT {PLAN_COLUMNS} FROM task_plans ORDER BY created_at, name").fetchall())
         return [_plan(row) for row in rows]
 
     def set_plan_state(self, name: str, state: str) -> None:
@@ -208,8 +212,8 @@ class TaskStore:
 
     # --- attempts ---------------------------------------------------------------------------
 
-    def claim(self, worker: str, run_id: str, hostname: str) -> TaskRow | None:
-        """Take one ready task of a running plan for *worker*; return it, or None.
+    def claim(self, worker: str, run_id: str, hostname: str, root: str = "") -> TaskRow | None:
+        """Take one ready task of a running plan of *root* for *worker*; return it, or None.
 
         One IMMEDIATE transaction: two workers never take the same task, and a plan's
         `max_concurrent` is never exceeded.
@@ -217,9 +221,11 @@ class TaskStore:
         def work(connection: apsw.Connection) -> TaskRow | None:
             rows = connection.execute(
                 "SELECT t.plan, t.id FROM tasks t JOIN task_plans p ON p.name = t.plan "
-                "WHERE t.state='ready' AND p.state='running' AND (p.max_concurrent = 0 OR "
+                "WHERE t.state='ready' AND p.state='running' AND p.root=? AND "
+                "(p.max_concurrent = 0 OR "
                 "(SELECT count(*) FROM tasks r WHERE r.plan = t.plan AND r.state='running') "
-                "< p.max_concurrent) ORDER BY p.created_at, t.position LIMIT 1").fetchall()
+                "< p.max_concurrent) ORDER BY p.created_at, t.position LIMIT 1",
+                (root,)).fetchall()
             if not rows:
                 return None
             plan, task_id = rows[0]
@@ -305,18 +311,20 @@ class TaskStore:
 
         return self.database.write(work)
 
-    def running(self) -> list[TaskRow]:
-        """Return every running attempt, of every plan."""
+    def running(self, root: str | None = None) -> list[TaskRow]:
+        """Return every running attempt of the plans of *root* (None: of every plan)."""
+        columns = ", ".join(f"t.{column}" for column in TASK_COLUMNS.split(", "))
         rows = self.database.read(lambda c: c.execute(
-            f"SELECT {TASK_COLUMNS} FROM tasks WHERE state='running' "
-            "ORDER BY plan, position").fetchall())
+            f"SELECT {columns} FROM tasks t JOIN task_plans p ON p.name=t.plan "
+            "WHERE t.state='running' AND (? IS NULL OR p.root=?) ORDER BY t.plan, t.position",
+            (root, root)).fetchall())
         return [_task(row) for row in rows]
 
-    def has_ready_work(self) -> bool:
-        """Return True if some running plan has a ready task."""
+    def has_ready_work(self, root: str = "") -> bool:
+        """Return True if some running plan of *root* has a ready task."""
         return bool(self.database.read(lambda c: c.execute(
             "SELECT 1 FROM tasks t JOIN task_plans p ON p.name=t.plan WHERE t.state='ready' "
-            "AND p.state='running' LIMIT 1").fetchall()))
+            "AND p.state='running' AND p.root=? LIMIT 1", (root,)).fetchall()))
 
 
 def _promote_all(connection: apsw.Connection, plan: str) -> None:

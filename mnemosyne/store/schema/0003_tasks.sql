@@ -5,6 +5,7 @@ CREATE TABLE task_plans (
     name            TEXT PRIMARY KEY,
     definition      TEXT NOT NULL,          -- the validated plan, JSON
     base_dir        TEXT NOT NULL,          -- where the plan was started (tasks' cwd base)
+    root            TEXT NOT NULL,          -- the coordination root whose workers run it
     namespace       TEXT NOT NULL,          -- default namespace of the result memories
     state           TEXT NOT NULL CHECK (state IN ('running', 'stopped', 'finished')),
     max_concurrent  INTEGER NOT NULL DEFAULT 0,  -- 0: no limit

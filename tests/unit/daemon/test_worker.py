@@ -24,12 +24,24 @@ def spec(task_id, command, **extra):
             "worktree": True, "namespace": None, **extra}
 
 
+class RootedTasks(TaskStore):
+    """The task store, recording plans in the test's coordination root."""
+
+    def __init__(self, database, root):
+        super().__init__(database)
+        self.root = root
+
+    def put_plan(self, definition, base_dir, namespace, max_concurrent=0, root=None):
+        return super().put_plan(definition, base_dir, namespace, max_concurrent,
+                                root=self.root if root is None else root)
+
+
 @pytest.fixture
 def parts(tmp_path, store):
     root = prepare_root(tmp_path / "coord", start=tmp_path)
     coordinator = CrossProcessCoordinator(root, "a1b2c3d4", KEY)
     coordinator.register()
-    tasks = TaskStore(store.database)
+    tasks = RootedTasks(store.database, str(root.path))
     worker = TaskWorker(tasks, coordinator)
     yield tasks, worker, coordinator
     worker.close()
@@ -92,7 +104,7 @@ def test_close_puts_the_running_task_back_to_ready(parts, tmp_path):
 def test_dead_workers_attempts_are_given_back_and_their_group_killed(parts, tmp_path):
     tasks, _, coordinator = parts
     tasks.put_plan({"name": "p", "tasks": [spec("t", ["true"])]}, str(tmp_path), "global")
-    row = tasks.claim("deadbeef", "0badf00d", this_host())  # no lock: its worker is gone
+    row = tasks.claim("deadbeef", "0badf00d", this_host(), tasks.root)  # no lock: it is gone
     orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
                               start_new_session=True)
     try:
@@ -105,6 +117,16 @@ def test_dead_workers_attempts_are_given_back_and_their_group_killed(parts, tmp_
         orphan.wait()
     assert tasks.tasks("p")[0].state == "ready"
     assert reclaim_dead_attempts(tasks, coordinator.root) == []
+
+
+def test_plans_of_another_root_are_neither_taken_nor_given_back(parts, tmp_path):
+    tasks, worker, coordinator = parts
+    tasks.put_plan({"name": "other", "tasks": [spec("t", ["true"])]}, str(tmp_path), "global",
+                   root="/elsewhere")
+    worker.start()
+    assert tasks.claim("deadbeef", "0badf00d", this_host(), "/elsewhere").id == "t"
+    assert reclaim_dead_attempts(tasks, coordinator.root) == []
+    assert tasks.tasks("other")[0].state == "running"
 
 
 def test_kill_group_of_no_process():

@@ -76,6 +76,15 @@ def test_concurrent_claims_never_share_a_task(db_path, tasks):
     assert sorted(claimed) == sorted(f"t{i}" for i in range(60))
 
 
+def test_claims_and_attempts_stay_within_the_plan_s_root(tasks):
+    tasks.put_plan(definition(), "/tmp", "global", root="/a")
+    assert tasks.claim("w", "r1", "h", "/b") is None
+    assert not tasks.has_ready_work("/b") and tasks.has_ready_work("/a")
+    assert tasks.claim("w", "r1", "h", "/a").id == "a"
+    assert tasks.running("/b") == [] and len(tasks.running("/a")) == len(tasks.running()) == 1
+    assert tasks.plan("p").root == "/a"
+
+
 def test_max_concurrent_limits_running_tasks(tasks):
     many = {"name": "wide", "tasks": [{**definition()["tasks"][0], "id": f"t{i}"}
                                       for i in range(5)]}
