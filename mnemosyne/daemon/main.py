@@ -30,8 +30,8 @@ from mnemosyne.coord.queue import Message
 from mnemosyne.coord.root import CoordinationRoot, locate_git
 from mnemosyne.coord.worktrees import Workspace, close_workspace, open_workspace, wants_worktree
 from mnemosyne.daemon.dispatch import Dispatch
-from mnemosyne.daemon.instance_api import InstanceApi, refuse_exposed_api
-from mnemosyne.daemon.loop import InstanceLoop
+from mnemosyne.daemon.instance_api import InstanceApi, LoopHooks, refuse_exposed_api
+from mnemosyne.daemon.loop import InstanceLoop, LoopHealth
 from mnemosyne.daemon.signals import SignalQueue
 from mnemosyne.daemon.systemd import ServiceManager
 from mnemosyne.daemon.worker import WORK_AVAILABLE, WORK_STOP, TaskWorker
@@ -125,27 +125,25 @@ def _serve(  # noqa: PLR0915 - the assembly, read top to bottom
             workspace, api = None, None
             dispatch, worker = declare_dispatch(options, store, coordinator)
 
+            loop: InstanceLoop | None = None
+
             def reload(current: Settings) -> Settings:
                 manager.reloading()
                 fresh = handle_sighup(current, reload_settings)
-                manager.ready(loop.describe() if loop.describe else "reloaded")
+                manager.ready(loop.describe() if loop and loop.describe else "reloaded")
                 return fresh
 
-            loop = InstanceLoop(settings, signals, coordinator, messages, watch, reload,
-                                dispatch, manager=manager,
-                                check_health=lambda: database_writable(store, health))
             try:
                 workspace = take_workspace(options, root, coordinator, Path.cwd())
                 where = (f"worktree {workspace.path} on {workspace.branch}" if workspace
                          else "no worktree") + (", accepting work" if worker else "")
+                # The loop's health is made first, for the API's /health; the API's hooks
+                # (WAL watch, heartbeat and rescan callbacks) are declared with the loop.
+                loop_health = LoopHealth(settings)
                 if options.with_api:
-                    api = InstanceApi.start(settings, store, coordinator, loop, where,
-                                            dispatch=dispatch)
-                # Start the broadcast cursor before saying "ready", and hand over what
-                # was sent to this id before it ran.
-                loop.deliver_messages()
-                logger.info("ready: database %s (%d memories), coordination root %s, %s",
-                            settings.db_path, store.count(), root.path, where)
+                    api = InstanceApi.open(settings, store, coordinator, loop_health.problem,
+                                           where, dispatch=dispatch)
+                hooks = api.hooks if api is not None else LoopHooks()
 
                 def describe() -> str:
                     # With the API, the publisher has just counted the peers for its events.
@@ -154,7 +152,17 @@ def _serve(  # noqa: PLR0915 - the assembly, read top to bottom
                     serving = f"serving on {api.address_text}" if api else "no API"
                     return f"instance {instance_id}: {serving}, {where}, {peers} peer(s)"
 
-                loop.describe = describe
+                loop = InstanceLoop(settings, signals, coordinator, messages, watch, reload,
+                                    dispatch, manager=manager,
+                                    check_health=lambda: database_writable(store, health),
+                                    describe=describe, watches=hooks.watches,
+                                    on_heartbeat=hooks.on_heartbeat, on_rescan=hooks.on_rescan,
+                                    health=loop_health)
+                # Start the broadcast cursor before saying "ready", and hand over what
+                # was sent to this id before it ran.
+                loop.deliver_messages()
+                logger.info("ready: database %s (%d memories), coordination root %s, %s",
+                            settings.db_path, store.count(), root.path, where)
                 if worker is not None:
                     worker.start()
                 manager.ready(describe())
