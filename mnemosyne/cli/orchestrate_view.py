@@ -78,14 +78,19 @@ class Progress:
             line = (f"plan {data['name']}: {'recorded' if data['created'] else 'resumed'}, "
                     f"{summary(data['counts'])}; results in {data['namespace']}")
         elif kind == "TaskStarted":
-            line = None if self.live else f"task {task}: started on {data.get('worker')}"
+            line = None if self.live else \
+                f"task {task}: started on {data.get('worker')} (attempt {data.get('attempt')})"
         elif kind in ("TaskFinished", "TaskFailed"):
             line = f"task {task}: {data.get('state')} (exit status {data.get('exit_status')}, " \
-                f"{data.get('duration_s', 0):.3f} s)"
+                f"{data.get('duration_s') or 0:.3f} s)"
             if data.get("error"):
                 line += f": {data['error']}"
-            if data.get("skipped"):
-                line += f"; skipped: {' '.join(data['skipped'])}"
+        elif kind == "TaskSkipped":
+            line = f"task {task}: skipped ({data.get('error')})"
+        elif kind == "TaskReady":
+            again = data.get("error") or (data.get("exit_status") is not None
+                                          and f"exit status {data['exit_status']}, retried")
+            line = f"task {task}: ready again ({again})" if again else None
         elif kind == "reclaimed":
             line = f"task {task}: its worker died, ready again"
         elif kind == "progress":

@@ -24,8 +24,8 @@ from mnemosyne.coord.inotify import WRITES, DirectoryWatch
 from mnemosyne.coord.root import locate_git
 from mnemosyne.daemon.dispatch import Dispatch
 from mnemosyne.daemon.loop import InstanceLoop
-from mnemosyne.daemon.worker import TASK_FAILED, TASK_FINISHED, TASK_STARTED
 from mnemosyne.store.memories import MemoryStore
+from mnemosyne.store.tasks import TaskStore
 
 if TYPE_CHECKING:
     from mnemosyne.api.front import WsgiApp
@@ -149,7 +149,7 @@ class InstanceApi:
             if wal_watch is not None:
                 wal_watch.close()
             raise
-        publisher = EventPublisher(api.hub, coordinator, feed)
+        publisher = EventPublisher(api.hub, coordinator, feed, TaskStore(store.database))
         publisher.instance_started({"api_url": api.url, "where": where})
         if wal_watch is None:
             logger.warning("cannot watch %s: memory events are published at each queue "
@@ -161,8 +161,6 @@ class InstanceApi:
                               on_heartbeat=publisher.after_heartbeat)
         dispatch.on_any(publisher.message_received)
         dispatch.on_any(lambda message: inbox.add([message]))
-        for message_type in (TASK_STARTED, TASK_FINISHED, TASK_FAILED):
-            dispatch.on(message_type, publisher.task_changed)
         return cls(api, publisher, wal_watch, hooks)
 
     def stop(self) -> None:

@@ -6,10 +6,10 @@ not run again), registers the orchestrator as an instance (kind `orchestrator`),
 `--workers N` local workers (`mnemosyne serve --accept-work` children, each a registered
 instance, ended with SIGTERM when the plan is over, and by the kernel with SIGTERM if the
 orchestrator dies) and announces the work with a `WorkAvailable` broadcast. It then sleeps on
-the queue's inotify descriptor and the signal pipe: the workers' TaskStarted, TaskFinished
-and TaskFailed broadcasts wake it, and it reports them (to *report*, the command line's
-display, and as systemd's STATUS=). Once a second it gives back the tasks of dead workers
-(worker.reclaim_dead_attempts). SIGINT or SIGTERM: the plan is marked stopped (no more
+the database WAL's inotify watch and the signal pipe: each write wakes it, and it reports the
+task transitions journaled since (store/tasks.py `events_after`; to *report*, the command
+line's display, and as systemd's STATUS=). Once a second it gives back the tasks of dead
+workers (worker.reclaim_dead_attempts). SIGINT or SIGTERM: the plan is marked stopped (no more
 claims), a WorkStop broadcast and SIGTERM to the local workers stop the running tasks, which go
 back to ready; exit 130. Otherwise the exit status is 0 when every task is done, 1 when any
 failed or was skipped.
@@ -34,16 +34,13 @@ from mnemosyne.config import Settings
 from mnemosyne.coord.context import make_coordinator
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.identity import new_instance_id
-from mnemosyne.coord.inotify import DirectoryWatch
+from mnemosyne.coord.inotify import WRITES, DirectoryWatch
 from mnemosyne.coord.plan import Plan
 from mnemosyne.coord.root import locate_git
 from mnemosyne.daemon.signals import SignalQueue
 from mnemosyne.daemon.systemd import ServiceManager
 from mnemosyne.daemon.worker import (
     KILL_GRACE_S,
-    TASK_FAILED,
-    TASK_FINISHED,
-    TASK_STARTED,
     WORK_AVAILABLE,
     WORK_STOP,
     broadcast,
@@ -58,7 +55,10 @@ logger = logging.getLogger(__name__)
 CHECK_INTERVAL_S = 1.0
 STOP_PATIENCE_S = KILL_GRACE_S + 8.0
 PR_SET_PDEATHSIG = 1
-TASK_EVENTS = (TASK_STARTED, TASK_FINISHED, TASK_FAILED)
+RECHECK_S = 0.005  # a WAL write seen before its commit is visible: look again this soon
+NO_WATCH_POLL_S = 0.1  # without inotify on the database's directory
+TASK_REPORTS = {"running": "TaskStarted", "done": "TaskFinished", "failed": "TaskFailed",
+                "skipped": "TaskSkipped", "ready": "TaskReady"}
 
 Report = Callable[[str, dict[str, Any]], None]
 
@@ -139,15 +139,16 @@ def orchestrate(settings: Settings, plan: Plan, options: RunOptions, report: Rep
             report("plan", {"name": plan.name, "created": created,
                             "counts": tasks.counts(plan.name), "namespace": stored.namespace})
             coordinator.register(systemd_unit=manager.unit, kind="orchestrator")
-            watch = DirectoryWatch.open(coordinator.root.queue)
+            db_path = settings.db_path
+            watch = DirectoryWatch.open(db_path.parent, WRITES, f"{db_path.name}-wal")
             try:
-                coordinator.receive_messages()  # start the broadcast cursor now
+                cursor = tasks.last_event()
                 workers = start_workers(settings, options.workers, coordinator.root.path,
                                         options.worker_log_level)
                 broadcast(coordinator, WORK_AVAILABLE, {"plan": plan.name})
                 manager.ready(f"plan {plan.name}: {summary(tasks.counts(plan.name))}")
                 return _follow(tasks, coordinator, plan.name, signals=signals, watch=watch,
-                               manager=manager, report=report)
+                               manager=manager, report=report, cursor=cursor)
             finally:
                 if watch is not None:
                     watch.close()
@@ -160,24 +161,26 @@ def orchestrate(settings: Settings, plan: Plan, options: RunOptions, report: Rep
 
 def _follow(tasks: TaskStore, coordinator: CrossProcessCoordinator, name: str, *,
             signals: SignalQueue, watch: DirectoryWatch | None, manager: ServiceManager,
-            report: Report) -> int:
+            report: Report, cursor: int) -> int:
+    """Follow the plan through the task journal, woken by the database's WAL; return the status."""
     poller = select.poll()
     poller.register(signals.fileno(), select.POLLIN)
     if watch is not None:
         poller.register(watch.fileno(), select.POLLIN)
     next_check = time.monotonic()
     last_status = ""
+    recheck = False
     while True:
         for signum in signals.pending():
             return _stop(tasks, coordinator, name, signal.Signals(signum), report)
-        names = watch.drain_names() if watch is not None else None
-        for message in coordinator.messages.receive(names or None) if names != [] else []:
-            payload = message.payload if isinstance(message.payload, dict) else {}
-            if message.message_type in TASK_EVENTS and payload.get("plan") == name:
-                report(message.message_type, payload)
+        woken = watch.drain() if watch is not None else True
+        for event in tasks.events_after(cursor) if woken or recheck else []:
+            cursor = event.seq
+            if event.plan == name and event.state in TASK_REPORTS:
+                report(TASK_REPORTS[event.state], event.to_dict())
+        recheck = woken and watch is not None
         if time.monotonic() >= next_check:
-            reclaimed = reclaim_dead_attempts(tasks, coordinator.root, coordinator)
-            for task in reclaimed:
+            for task in reclaim_dead_attempts(tasks, coordinator.root, coordinator):
                 report("reclaimed", {"task": task})
             next_check = time.monotonic() + CHECK_INTERVAL_S
         counts = tasks.counts(name)
@@ -191,6 +194,10 @@ def _follow(tasks: TaskStore, coordinator: CrossProcessCoordinator, name: str, *
             report("finished", {"counts": counts})
             return int(ExitCode.ERROR if failed else ExitCode.OK)
         wait_s = max(0.0, next_check - time.monotonic())
+        if recheck:
+            wait_s = min(wait_s, RECHECK_S)
+        elif watch is None:
+            wait_s = min(wait_s, NO_WATCH_POLL_S)
         poller.poll(wait_s * 1000)
 
 

@@ -13,8 +13,8 @@ in a file of which the tail is kept. Over `timeout_s` the whole group gets SIGTE
 SIGKILL after KILL_GRACE_S; after any end, whatever is left in the group is killed. A clean
 worktree is removed after the attempt; one with uncommitted changes is kept and recorded.
 The result is stored as a `task` memory in the task's namespace (default: the plan's,
-`project:<repository name>`). Started, finished and failed tasks are broadcast (TaskStarted,
-TaskFinished, TaskFailed), which the instances' APIs publish as events. A stop (`close`, or a
+`project:<repository name>`). Progress is not broadcast: every transition is journaled in the
+database (store/tasks.py), which the orchestrator and the APIs tail. A stop (`close`, or a
 `WorkStop` message for the plan) kills the running attempt's group and puts the task back to
 ready. Attempts of workers whose liveness lock is free (dead) are given back by
 `reclaim_dead_attempts`, after killing what is left of their process group.
@@ -48,9 +48,6 @@ logger = logging.getLogger(__name__)
 
 WORK_AVAILABLE = "WorkAvailable"
 WORK_STOP = "WorkStop"
-TASK_STARTED = "TaskStarted"
-TASK_FINISHED = "TaskFinished"
-TASK_FAILED = "TaskFailed"
 KILL_GRACE_S = 2.0
 SAFETY_WAKE_S = 5.0  # without any message, look for work (and dead workers) this often
 
@@ -262,15 +259,10 @@ class TaskWorker:
         logger.info("task %s/%s: %s (exit status %s, %.3f s)%s", task.plan, task.id,
                     outcome.state, exit_status, duration,
                     f"; worktree {kept} kept (uncommitted changes)" if kept else "")
-        payload = {"plan": task.plan, "task": task.id, "state": outcome.state,
-                   "exit_status": exit_status, "duration_s": round(duration, 6),
-                   "worker": self.instance_id, "attempt": task.attempts}
         # This worker claims the next ready task itself at once: the others are woken only
         # when there is more than that one (a fan-out, or a retry beside a new task).
         if len(outcome.ready) + (outcome.state == "ready") > 1:
             broadcast(self.coordinator, WORK_AVAILABLE, {"plan": task.plan})
-        broadcast(self.coordinator, TASK_FINISHED if success else TASK_FAILED,
-                  {**payload, "skipped": list(outcome.skipped), "error": error})
 
     def _execute(self, attempt: Attempt, run_id: str,
                  cwd: Path) -> tuple[int | None, str, str | None]:
@@ -296,9 +288,6 @@ class TaskWorker:
                 attempt.process = process
             self.tasks.set_process(task.plan, task.id, run_id, process.pid,
                                    process_start_time(process.pid))
-            broadcast(self.coordinator, TASK_STARTED,
-                      {"plan": task.plan, "task": task.id, "worker": self.instance_id,
-                       "attempt": task.attempts, "pid": process.pid})
             error = None
             try:
                 process.wait(timeout)

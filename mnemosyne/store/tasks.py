@@ -9,6 +9,8 @@ same transaction; or failed: back to ready while retries remain, else failed wit
 transitive dependent skipped). `release` puts an interrupted attempt back to ready (a stop, a
 dead worker); an attempt that ended after its task was taken from it changes nothing.
 Task states: pending -> ready -> running -> done | failed | skipped (and running -> ready).
+Every transition is journaled by a trigger (`task_log`: `events_after`), for the progress
+display and the API's task events.
 Must not: run tasks, or decide who is dead (the daemon and the orchestrator do).
 """
 
@@ -86,6 +88,27 @@ class PlanRow:
     max_concurrent: int
     created_at: str
     updated_at: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskEvent:
+    """One task transition from the journal (`task_log`)."""
+
+    seq: int
+    plan: str
+    task: str
+    state: str
+    worker: str | None
+    attempt: int
+    exit_status: int | None
+    duration_s: float | None
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the event's payload (without its sequence number)."""
+        data = dataclasses.asdict(self)
+        del data["seq"]
+        return data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,6 +232,20 @@ class TaskStore:
         rows = self.database.read(lambda c: c.execute(
             "SELECT state, count(*) FROM tasks WHERE plan=? GROUP BY state", (plan,)).fetchall())
         return {state: 0 for state in STATES} | {state: count for state, count in rows}
+
+    # --- the journal of transitions ---------------------------------------------------------
+
+    def last_event(self) -> int:
+        """Return the journal's last sequence number (0 when empty): a cursor at its end."""
+        return self.database.read(lambda c: c.execute(
+            "SELECT coalesce(max(seq), 0) FROM task_log").fetchall()[0][0])
+
+    def events_after(self, seq: int, limit: int = 1000) -> list[TaskEvent]:
+        """Return the transitions after *seq*, oldest first (at most *limit*)."""
+        rows = self.database.read(lambda c: c.execute(
+            "SELECT seq, plan, task, state, worker, attempt, exit_status, duration_s, error "
+            "FROM task_log WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)).fetchall())
+        return [TaskEvent(*row) for row in rows]
 
     # --- attempts ---------------------------------------------------------------------------
 

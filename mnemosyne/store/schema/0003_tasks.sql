@@ -53,3 +53,30 @@ CREATE TABLE task_dependencies (
 );
 
 CREATE INDEX task_dependents ON task_dependencies(plan, depends_on);
+
+-- A short journal of task transitions (started, done, failed, skipped, back to ready), written
+-- by triggers in the transaction that made them, whichever process. The orchestrator and the
+-- instances' APIs tail it when the WAL changes (task_started, task_finished, task_failed
+-- events) instead of every worker broadcasting to every instance. Pruned like change_log.
+CREATE TABLE task_log (
+    seq          INTEGER PRIMARY KEY,
+    plan         TEXT NOT NULL,
+    task         TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    worker       TEXT,
+    attempt      INTEGER NOT NULL,
+    exit_status  INTEGER,
+    duration_s   REAL,
+    error        TEXT
+);
+
+CREATE TRIGGER task_log_state AFTER UPDATE OF state ON tasks
+WHEN new.state != old.state AND new.state != 'pending' BEGIN
+    INSERT INTO task_log(plan, task, state, worker, attempt, exit_status, duration_s, error)
+    VALUES (new.plan, new.id, new.state, coalesce(new.worker, old.worker), new.attempts,
+            new.exit_status, new.duration_s, new.error);
+END;
+
+CREATE TRIGGER task_log_prune AFTER INSERT ON task_log WHEN new.seq % 1000 = 0 BEGIN
+    DELETE FROM task_log WHERE seq <= new.seq - 10000;
+END;

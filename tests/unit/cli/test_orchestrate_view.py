@@ -17,15 +17,20 @@ COUNTS = {"pending": 0, "ready": 0, "running": 1, "done": 1, "failed": 0, "skipp
 def test_plain_progress_lines(capsys):
     progress = Progress(live=False)
     progress("plan", {"name": "p", "created": True, "counts": COUNTS, "namespace": "global"})
-    progress("TaskStarted", {"task": "a", "worker": "w"})
+    progress("TaskStarted", {"task": "a", "worker": "w", "attempt": 1})
+    progress("TaskReady", {"task": "a", "exit_status": 1, "error": None})
+    progress("TaskReady", {"task": "c", "exit_status": None, "error": None})  # not shown
     progress("TaskFailed", {"task": "a", "state": "failed", "exit_status": 1, "duration_s": 0.5,
-                            "error": "timed out", "skipped": ["b"]})
+                            "error": "timed out"})
+    progress("TaskSkipped", {"task": "b", "error": "skipped: a failed"})
     progress("progress", {"counts": COUNTS})
     progress("stopping", {"signal": "SIGINT"})
     lines = capsys.readouterr().out.splitlines()
     assert lines == ["plan p: recorded, 1/2 done, 1 running; results in global",
-                     "task a: started on w",
-                     "task a: failed (exit status 1, 0.500 s): timed out; skipped: b",
+                     "task a: started on w (attempt 1)",
+                     "task a: ready again (exit status 1, retried)",
+                     "task a: failed (exit status 1, 0.500 s): timed out",
+                     "task b: skipped (skipped: a failed)",
                      "1/2 done, 1 running",
                      "stopping on SIGINT: running tasks go back to ready"]
 
