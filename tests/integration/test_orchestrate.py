@@ -217,3 +217,15 @@ def test_a_worktree_with_uncommitted_work_is_kept_recorded_and_known_to_doctor(c
     assert findings[0]["details"]["branch"] == "mnemosyne/task/dirty/leaves-work"
     fixed = cli("doctor", "--fix", "worktrees", env=in_repo, cwd=git_repo)
     assert (kept / "work.txt").exists(), fixed.stdout  # never discarded
+
+
+def test_a_timed_out_task_leaves_no_process_behind(cli, tmp_path):
+    pidfile = tmp_path / "grandchild"
+    plan = write_plan(tmp_path / "plan.json", "timeout", [
+        {"id": "hangs", "command": f"sleep 60 & echo $! > {pidfile}; sleep 60",
+         "timeout_s": 0.5}])
+    result = cli("orchestrate", "--plan", str(plan), "--workers", "1", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "timed out after 0.5 s" in result.stdout
+    grandchild = int(pidfile.read_text())
+    wait_for(lambda: process_start_time(grandchild) is None, 5)

@@ -155,3 +155,15 @@ def test_another_definition_under_the_same_name_is_refused_until_finished(tasks)
     assert [plan.name for plan in tasks.plans()] == ["p"]
     with pytest.raises(NotFoundError):
         tasks.plan("nope")
+
+
+def test_every_transition_is_journaled_once(tasks):
+    start = tasks.last_event()
+    tasks.put_plan(definition(retries=1), "/tmp", "global")
+    row = tasks.claim("w", "r1", "h")
+    finish(tasks, row, status=2)
+    events = tasks.events_after(start)
+    assert [(e.task, e.state, e.attempt) for e in events] == [
+        ("a", "ready", 0), ("a", "running", 1), ("a", "ready", 1)]
+    assert events[-1].exit_status == 2 and events[-1].to_dict()["worker"] == "w"
+    assert tasks.events_after(events[-1].seq) == [] and tasks.last_event() == events[-1].seq
