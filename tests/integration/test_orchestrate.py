@@ -179,7 +179,9 @@ def test_the_orchestrator_killed_and_resumed_repeats_nothing(cli, isolated_env, 
     assert log_lines(log) == ["a", "b", "c"]
 
 
-def test_sigint_stops_cleanly_and_the_task_is_ready_again(cli, isolated_env, db_path, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_cleanly_and_the_task_is_ready_again(cli, isolated_env, db_path,
+                                                           tmp_path, signum):
     plan = write_plan(tmp_path / "plan.json", "interrupted",
                       [{"id": "slow", "command": ["sleep", "60"]}])
     orchestrator = start_orchestrate(isolated_env, db_path, tmp_path, "--plan", str(plan),
@@ -187,7 +189,7 @@ def test_sigint_stops_cleanly_and_the_task_is_ready_again(cli, isolated_env, db_
     try:
         running = wait_for(lambda: (row := status(cli, tmp_path).get("slow")) and
                            row["pid"] and row)
-        orchestrator.send_signal(signal.SIGINT)
+        orchestrator.send_signal(signum)
         out, err = reap(orchestrator)
     finally:
         reap(orchestrator)
