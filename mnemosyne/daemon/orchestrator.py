@@ -183,13 +183,19 @@ def _follow(tasks: TaskStore, coordinator: CrossProcessCoordinator, name: str, *
             for task in reclaim_dead_attempts(tasks, coordinator.root, coordinator):
                 report("reclaimed", {"task": task})
             next_check = time.monotonic() + CHECK_INTERVAL_S
+        # The plan's state before the counts: once finished, the counts read after it are final.
+        finished = tasks.plan(name).state == "finished"
+        for event in tasks.events_after(cursor) if finished else []:  # the last ones
+            cursor = event.seq
+            if event.plan == name and event.state in TASK_REPORTS:
+                report(TASK_REPORTS[event.state], event.to_dict())
         counts = tasks.counts(name)
         status = f"plan {name}: {summary(counts)}"
         if status != last_status:
             manager.status(status)
             report("progress", {"counts": counts})
             last_status = status
-        if tasks.plan(name).state == "finished":
+        if finished:
             failed = counts["failed"] + counts["skipped"]
             report("finished", {"counts": counts})
             return int(ExitCode.ERROR if failed else ExitCode.OK)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mnemosyne.coord.identity import process_start_time
-from tests.helpers import assert_one_line_error, run_git
+from tests.helpers import SseClient, assert_one_line_error, run_git
 
 
 def write_plan(path: Path, name: str, tasks: list[dict]) -> Path:
@@ -231,3 +232,23 @@ def test_a_timed_out_task_leaves_no_process_behind(cli, tmp_path):
     assert "timed out after 0.5 s" in result.stdout
     grandchild = int(pidfile.read_text())
     wait_for(lambda: process_start_time(grandchild) is None, 5)
+
+
+def test_an_api_instance_publishes_task_events(cli, start_daemon, tmp_path):
+    daemon = start_daemon("--with-api", "--api-addr", "127.0.0.1:0", cwd=tmp_path)
+    url = re.search(r"listening on (http://\S+)", daemon.wait_for_line("listening on"))[1]
+    daemon.wait_for_line("ready:")
+    client = SseClient(url + "/events")
+    try:
+        plan = write_plan(tmp_path / "plan.json", "watched", [
+            {"id": "ok", "command": ["true"]}, {"id": "bad", "command": ["false"]}])
+        result = cli("orchestrate", "--plan", str(plan), "--workers", "1", cwd=tmp_path)
+        assert result.returncode == 1, result.stdout + result.stderr
+        seen = client.events_until(lambda e: e.event == "task_failed")
+        tasks = [(e.event, e.json()["data"]["task"]) for e in seen
+                 if e.event and e.event.startswith("task_")]
+        assert ("task_started", "ok") in tasks and ("task_finished", "ok") in tasks
+        assert tasks[-1] == ("task_failed", "bad")
+        assert seen[-1].json()["data"]["exit_status"] == 1
+    finally:
+        client.close()
