@@ -237,11 +237,11 @@ class TaskWorker:
         kept = None
         if workspace is not None and not close_workspace(workspace):
             kept = str(workspace.path)
-        if attempt.stopped is not None:
+        success = exit_status == 0 and error is None
+        if attempt.stopped is not None and not success:  # one that had succeeded is kept
             self.tasks.release(task.plan, task.id, run_id, attempt.stopped)
             logger.info("task %s/%s: stopped, ready again", task.plan, task.id)
             return
-        success = exit_status == 0 and error is None
         memory = None
         try:
             memory = result_memory(task, namespace, "done" if success else "failed",
@@ -286,8 +286,12 @@ class TaskWorker:
                 except OSError as problem:
                     return None, "", f"cannot run {argv[0]}: {problem.strerror or problem}"
                 attempt.process = process
-            self.tasks.set_process(task.plan, task.id, run_id, process.pid,
-                                   process_start_time(process.pid))
+            try:  # only for giving the task back if this worker dies: never a reason to stop
+                self.tasks.set_process(task.plan, task.id, run_id, process.pid,
+                                       process_start_time(process.pid))
+            except MnemosyneError as problem:
+                logger.warning("task %s/%s: cannot record its process: %s", task.plan,
+                               task.id, problem)
             error = None
             try:
                 process.wait(timeout)
