@@ -114,7 +114,7 @@ def _serve(  # noqa: PLR0915 - the assembly, read top to bottom
     signals = SignalQueue()
     signals.install()
     try:
-        with open_memory_store(settings) as store:
+        with open_memory_store(settings, batch_access_counts=True) as store:
             coordinator = make_coordinator(settings, instance_id)
             root, messages = coordinator.root, coordinator.messages
             watch = DirectoryWatch.open(root.queue)

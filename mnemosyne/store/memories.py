@@ -7,13 +7,14 @@ Must not: rank search results (recall.py) or read and write files (transfer.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import apsw
 
 from mnemosyne.errors import NotFoundError, UsageError
 from mnemosyne.store import model
+from mnemosyne.store.access import AccessBatcher
 from mnemosyne.store.database import Database
 from mnemosyne.store.model import Link, Memory
 
@@ -75,9 +76,16 @@ def insert_link(connection: apsw.Connection, link: Link) -> None:
 class MemoryStore:
     """The memory operations every front end (CLI, API, workflows) calls."""
 
-    def __init__(self, database: Database, max_content_bytes: int = 65536) -> None:
+    def __init__(self, database: Database, max_content_bytes: int = 65536,
+                 batch_access_counts: bool = False) -> None:
+        """Operate on *database*.
+
+        *batch_access_counts*: a long-running process writes recall's access counts in
+        batches (store/access.py) instead of after each recall.
+        """
         self.database = database
         self.max_content_bytes = max_content_bytes
+        self.access_batcher = AccessBatcher(self.count_accesses) if batch_access_counts else None
 
     def __enter__(self) -> MemoryStore:
         return self
@@ -86,7 +94,9 @@ class MemoryStore:
         self.close()
 
     def close(self) -> None:
-        """Close the database (running a WAL checkpoint that is still due)."""
+        """Write batched access counts, then close the database (and a checkpoint due)."""
+        if self.access_batcher is not None:
+            self.access_batcher.close()
         self.database.close()
 
     def remember(self, content: str, *, namespace: str = "global",
@@ -269,10 +279,25 @@ class MemoryStore:
         return link
 
     def mark_accessed(self, memory_ids: Sequence[str], when: str) -> None:
-        """Count one access for each of *memory_ids* at *when*, in one short write."""
+        """Count one access for each of *memory_ids* at *when*.
+
+        In one short write now, or within a second when access counts are batched.
+        """
         if not memory_ids:
             return
-        marks = ",".join("?" * len(memory_ids))
-        self.database.write(lambda connection: connection.execute(
-            f"UPDATE memories SET access_count = access_count + 1, last_accessed_at = ? "
-            f"WHERE id IN ({marks})", (when, *memory_ids)))
+        if self.access_batcher is not None:
+            self.access_batcher.add(memory_ids, when)
+            return
+        self.count_accesses(dict.fromkeys(memory_ids, 1), when)
+
+    def count_accesses(self, counts: Mapping[str, int], when: str) -> None:
+        """Add *counts* (memory id -> accesses) to the access counts, in one short write.
+
+        The last access becomes *when* unless a later one is recorded; memories deleted
+        meanwhile are skipped.
+        """
+        rows = [(count, when, when, memory_id) for memory_id, count in counts.items()]
+        self.database.write(lambda connection: connection.executemany(
+            "UPDATE memories SET access_count = access_count + ?, last_accessed_at = "
+            "CASE WHEN coalesce(last_accessed_at, '') < ? THEN ? ELSE last_accessed_at END "
+            "WHERE id = ?", rows))
