@@ -108,18 +108,9 @@ class MemoryStore:
 
         Raises UsageError for invalid input (nothing is written).
         """
-        now = model.utc_now()
-        memory = Memory(
-            id=model.new_memory_id(),
-            namespace=model.validate_namespace(namespace),
-            content=model.validate_content(content, self.max_content_bytes),
-            summary=model.validate_summary(summary),
-            memory_type=model.validate_memory_type(memory_type),
-            importance=model.validate_importance(importance),
-            tags=model.parse_tags(tags),
-            created_at=now,
-            updated_at=now,
-        )
+        memory = model.new_memory(content, namespace=namespace, importance=importance,
+                                  tags=tags, memory_type=memory_type, summary=summary,
+                                  max_content_bytes=self.max_content_bytes)
         self.database.write(lambda connection: insert_memory(connection, memory))
         return memory
 
@@ -202,24 +193,14 @@ class MemoryStore:
         Raises UsageError for invalid input or when nothing is given (nothing is written),
         NotFoundError if the memory does not exist (or was deleted meanwhile).
         """
-        changes: dict[str, Any] = {}
-        if content is not None:
-            changes["content"] = model.validate_content(content, self.max_content_bytes)
-        if summary is not None:
-            changes["summary"] = model.validate_summary(summary)
-        if importance is not None:
-            changes["importance"] = model.validate_importance(importance)
-        if tags is not None:
-            changes["tags"] = json.dumps(list(model.parse_tags(tags)))
-        if memory_type is not None:
-            changes["memory_type"] = model.validate_memory_type(memory_type)
-        if archived is not None:
-            if not isinstance(archived, bool):
-                raise UsageError(f"archived must be true or false, not {archived!r}")
-            changes["archived"] = int(archived)
-        if not changes:
-            raise UsageError("nothing to update: give content, summary, importance, tags, "
-                             "type, or archive/unarchive")
+        changes = model.validate_changes(
+            content=content, summary=summary, importance=importance, tags=tags,
+            memory_type=memory_type, archived=archived, max_content_bytes=self.max_content_bytes)
+        # As stored in SQLite: tags as a JSON list, archived as 0 or 1.
+        if "tags" in changes:
+            changes["tags"] = json.dumps(list(changes["tags"]))
+        if "archived" in changes:
+            changes["archived"] = int(changes["archived"])
         memory_id = self.resolve_id(id_or_prefix)
 
         def change(connection: apsw.Connection) -> Memory:
