@@ -12,8 +12,10 @@ if TYPE_CHECKING:
     from mnemosyne.store.memories import MemoryStore
 
 
-def open_memory_store(settings: Settings) -> MemoryStore:
+def open_memory_store(settings: Settings, batch_access_counts: bool = False) -> MemoryStore:
     """Open (creating and migrating if needed) the database *settings* name.
+
+    *batch_access_counts*: for long-running processes (see store/access.py).
 
     Raises UnavailableError if it cannot be opened.
     """
@@ -21,4 +23,4 @@ def open_memory_store(settings: Settings) -> MemoryStore:
     from mnemosyne.store.memories import MemoryStore  # noqa: PLC0415
 
     database = Database.open(settings.db_path, settings.busy_timeout_ms, settings.write_deadline_s)
-    return MemoryStore(database, settings.max_content_bytes)
+    return MemoryStore(database, settings.max_content_bytes, batch_access_counts)

@@ -205,13 +205,13 @@ def _rank_expression(connection: apsw.Connection, where: str,
         return _rank_matches(connection, RELEVANCE, where, parameters)
     latest = connection.execute("SELECT coalesce(max(seq), 0) FROM memories").fetchall()[0][0]
     recent_matches = sum(1 for seq in newest if seq > latest - CANDIDATE_CAP)
-    candidates = newest
+    candidates, ids = newest, json.dumps(newest)
     # With a filter (a namespace, say) most of `newest` fail it: search the passing ones at once.
-    if where != UNFILTERED or not _all_pass(connection, json.dumps(newest), len(newest), where,
-                                            parameters):
+    if where != UNFILTERED or not _all_pass(connection, ids, len(newest), where, parameters):
         candidates = _newest_passing(connection, where, parameters)
+        ids = json.dumps(candidates)
     if recent_matches * 2 > CANDIDATE_CAP:
-        return _rank_by_importance(connection, json.dumps(candidates), where, parameters)
+        return _rank_by_importance(connection, ids, where, parameters)
     parameters["floor"] = candidates[-1] if len(candidates) == CANDIDATE_CAP else 0
     return _rank_matches(connection, RELEVANCE, where, parameters)
 
