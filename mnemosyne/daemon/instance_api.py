@@ -19,11 +19,10 @@ from typing import TYPE_CHECKING
 from mnemosyne.config import Settings
 from mnemosyne.coord.context import api_token
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
-from mnemosyne.coord.inotify import WRITES, DirectoryWatch
 from mnemosyne.coord.queue import Message
 from mnemosyne.coord.root import locate_git
 from mnemosyne.daemon.loop import InstanceLoop
-from mnemosyne.store.memories import MemoryStore
+from mnemosyne.store.backend import ChangeFeed, MemoryBackend
 
 if TYPE_CHECKING:
     from mnemosyne.api.front import WsgiApp
@@ -45,7 +44,7 @@ def refuse_exposed_api(settings: Settings) -> None:
     check_exposure(ApiAddress.parse(settings.api_addr), settings.api_token)
 
 
-def mcp_endpoint(settings: Settings, store: MemoryStore, coordinator: CrossProcessCoordinator,
+def mcp_endpoint(settings: Settings, store: MemoryBackend, coordinator: CrossProcessCoordinator,
                  inbox: Inbox) -> WsgiApp:
     """Return the /mcp endpoint: the MCP core acting as this instance, sessions sharing *inbox*.
 
@@ -63,13 +62,28 @@ def mcp_endpoint(settings: Settings, store: MemoryStore, coordinator: CrossProce
         settings.api_max_body_bytes)
 
 
+class FeedWatch:
+    """The change feed as one of the loop's watches (`fileno`, `drain` -> whether to call)."""
+
+    def __init__(self, feed: ChangeFeed) -> None:
+        self.feed = feed
+
+    def fileno(self) -> int:
+        """Return the feed's descriptor."""
+        return self.feed.fileno()
+
+    def drain(self) -> bool:
+        """Consume the wake-ups; False only when the engine knows they were not about us."""
+        return self.feed.drain() is not False
+
+
 @dataclasses.dataclass
 class InstanceApi:
     """A running API, wired to the instance's loop."""
 
     api: Api
     publisher: EventPublisher
-    wal_watch: DirectoryWatch | None
+    feed: ChangeFeed
 
     @property
     def address_text(self) -> str:
@@ -77,7 +91,7 @@ class InstanceApi:
         return self.api.url.removeprefix("http://")
 
     @classmethod
-    def start(cls, settings: Settings, store: MemoryStore,
+    def start(cls, settings: Settings, store: MemoryBackend,
               coordinator: CrossProcessCoordinator, loop: InstanceLoop,
               where: str) -> InstanceApi | None:
         """Start the API and hook it into *loop*; return None if no port was free.
@@ -87,38 +101,35 @@ class InstanceApi:
         from mnemosyne.api.service import start_api  # noqa: PLC0415 - only with --with-api
         from mnemosyne.daemon.publisher import EventPublisher  # noqa: PLC0415
         from mnemosyne.mcp.tools import Inbox  # noqa: PLC0415
-        from mnemosyne.store.changes import ChangeFeed  # noqa: PLC0415
 
-        db_path = settings.db_path
         token = api_token(settings)  # first: an unsafe token file ends the start (exit 6)
-        # The watch before the journal cursor: a commit after the cursor is read always leaves
-        # an inotify event behind, so none falls between the two.
-        wal_watch = DirectoryWatch.open(db_path.parent, WRITES, f"{db_path.name}-wal")
-        feed = ChangeFeed(store.database)
+        feed = store.change_feed()  # its wake-up is set before its cursor: no change is missed
         inbox = Inbox()  # what the loop receives, for the MCP `inbox` tool
-        api = start_api(settings, coordinator.instance_id, store,
-                        lambda: [view.to_dict() for view in coordinator.instances()],
-                        checks=(loop.health_problem,), token=token,
-                        routes={"/mcp": mcp_endpoint(settings, store, coordinator, inbox)})
+        try:
+            api = start_api(settings, coordinator.instance_id, store,
+                            lambda: [view.to_dict() for view in coordinator.instances()],
+                            checks=(loop.health_problem,), token=token,
+                            routes={"/mcp": mcp_endpoint(settings, store, coordinator, inbox)})
+        except BaseException:
+            feed.close()
+            raise
         if api is None:
-            if wal_watch is not None:
-                wal_watch.close()
+            feed.close()
             return None
         try:
             coordinator.update(api_url=api.url)
         except BaseException:
             api.stop()
-            if wal_watch is not None:
-                wal_watch.close()
+            feed.close()
             raise
         publisher = EventPublisher(api.hub, coordinator, feed)
         publisher.instance_started({"api_url": api.url, "where": where})
-        if wal_watch is None:
+        if feed.fileno() < 0:
             logger.warning("cannot watch %s: memory events are published at each queue "
-                           "rescan instead of at once", db_path.parent)
+                           "rescan instead of at once", store.display_url)
             loop.on_rescan = publisher.database_changed
         else:
-            loop.watches = (*loop.watches, (wal_watch, publisher.database_changed))
+            loop.watches = (*loop.watches, (FeedWatch(feed), publisher.database_changed))
         loop.on_heartbeat = publisher.after_heartbeat
         log_message = loop.on_message
 
@@ -128,11 +139,10 @@ class InstanceApi:
             inbox.add([message])
 
         loop.on_message = on_message
-        return cls(api, publisher, wal_watch)
+        return cls(api, publisher, feed)
 
     def stop(self) -> None:
         """Announce the stop, end the streams and the server."""
         self.publisher.instance_stopping("stop requested")
         self.api.stop()
-        if self.wal_watch is not None:
-            self.wal_watch.close()
+        self.feed.close()

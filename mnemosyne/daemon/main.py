@@ -35,9 +35,8 @@ from mnemosyne.daemon.signals import SignalQueue
 from mnemosyne.daemon.systemd import ServiceManager
 from mnemosyne.errors import MnemosyneError, UsageError
 from mnemosyne.logs import set_instance_context, set_log_level
-from mnemosyne.store import open_memory_store
-from mnemosyne.store.memories import MemoryStore
-from mnemosyne.store.writehealth import WriteHealth
+from mnemosyne.store import open_store
+from mnemosyne.store.backend import MemoryBackend
 
 logger = logging.getLogger(__name__)
 
@@ -109,11 +108,10 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
     signals = SignalQueue()
     signals.install()
     try:
-        with open_memory_store(settings) as store:
+        with open_store(settings) as store:
             coordinator = make_coordinator(settings, instance_id)
             root, messages = coordinator.root, coordinator.messages
             watch = DirectoryWatch.open(root.queue)
-            health = open_write_health(store)
             coordinator.register(systemd_unit=manager.unit)
             # So that the registry does not grow between doctor runs.
             coordinator.cleanup_stale_processes()
@@ -127,7 +125,7 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
 
             loop = InstanceLoop(settings, signals, coordinator, messages, watch, reload,
                                 log_message, manager=manager,
-                                check_health=lambda: database_writable(store, health))
+                                check_health=lambda: database_writable(store))
             try:
                 workspace = take_workspace(options, root, coordinator, Path.cwd())
                 where = (f"worktree {workspace.path} on {workspace.branch}" if workspace
@@ -138,7 +136,7 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
                 # was sent to this id before it ran.
                 loop.deliver_messages()
                 logger.info("ready: database %s (%d memories), coordination root %s, %s",
-                            settings.db_path, store.count(), root.path, where)
+                            store.display_url, store.count(), root.path, where)
 
                 def describe() -> str:
                     # With the API, the publisher has just counted the peers for its events.
@@ -177,15 +175,6 @@ def enter_workdir(settings: Settings) -> None:
         raise UsageError(f"workdir {settings.workdir}: {error.strerror or error}") from None
 
 
-def open_write_health(store: MemoryStore) -> WriteHealth | None:
-    """Return the judge of the database's writability, or None (logged) if it cannot look."""
-    try:
-        return store.database.write_health()
-    except OSError as error:
-        logger.warning("cannot watch whether %s is writable: %s", store.database.path, error)
-        return None
-
-
 def leave_workspace(root: CoordinationRoot, workspace: Workspace) -> None:
     """Move out of the worktree and remove it if it is verified clean; never raises OSError.
 
@@ -199,26 +188,21 @@ def leave_workspace(root: CoordinationRoot, workspace: Workspace) -> None:
     close_workspace(workspace)
 
 
-def database_writable(store: MemoryStore, health: WriteHealth | None) -> bool:
-    """Return True if the database answers a query and can be written right now.
+def database_writable(store: MemoryBackend) -> bool:
+    """Return True if the database answers and can be written right now (`store.health()`).
 
-    Part of the watchdog's health check: a problem with the database's files, directory or
-    disk, or a write lock this process has held too long, withholds WATCHDOG=1; a lock held
-    by another program only degrades /health (a restart cannot end it, and it usually ends
-    by itself).
+    Part of the watchdog's health check: a problem with the database (its files, directory or
+    disk, a write lock this process has held too long, a server that does not answer)
+    withholds WATCHDOG=1; a lock held by another program only degrades /health (a restart
+    cannot end it, and it usually ends by itself).
     """
-    try:
-        store.database.read(lambda connection: connection.execute("SELECT 1").fetchall())
-    except MnemosyneError as error:
-        logger.error("database check failed: %s", error)
-        return False
-    problem = health.inspect() if health is not None else None
-    if problem is None:
+    health = store.health()
+    if health.ok:
         return True
-    if problem.by_another_process:
-        logger.warning("database not writable now: %s", problem.text)
+    if health.by_another_process:
+        logger.warning("database not writable now: %s", health.detail)
         return True
-    logger.error("database not writable: %s", problem.text)
+    logger.error("database not writable: %s", health.detail)
     return False
 
 

@@ -2,8 +2,9 @@
 
 The main loop calls in here: after each heartbeat (a `heartbeat` event, and `peer_joined` /
 `peer_left` from the difference in live peers), for each coordination message
-(`message_received`) and whenever the database's WAL is written (`memory_stored`,
-`memory_updated`, `memory_deleted` from the change journal, whoever made the change).
+(`message_received`) and whenever the store's change feed wakes (SQLite's WAL is written,
+PostgreSQL sends a NOTIFY): `memory_stored`, `memory_updated`, `memory_deleted` from the
+change journal, whoever made the change.
 Must not: block (each call is a file read or one indexed query), or raise into the loop.
 """
 
@@ -18,7 +19,7 @@ from mnemosyne.api.events import EventHub
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.queue import Message
 from mnemosyne.errors import MnemosyneError
-from mnemosyne.store.changes import BATCH, ChangeFeed
+from mnemosyne.store.backend import CHANGE_BATCH, ChangeFeed
 
 logger = logging.getLogger(__name__)
 
@@ -96,5 +97,5 @@ class EventPublisher:
                 return writing
             for change in changes:
                 self.hub.publish(CHANGE_EVENTS[change.op], change.to_event_data())
-            if len(changes) < BATCH:
+            if len(changes) < CHANGE_BATCH:
                 return writing

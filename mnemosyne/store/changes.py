@@ -14,12 +14,14 @@ from typing import Any
 
 import apsw
 
+from mnemosyne.store.backend import CHANGE_BATCH
 from mnemosyne.store.database import Database
+from mnemosyne.store.walwatch import WalWatch
 
 logger = logging.getLogger(__name__)
 
 PREVIEW_CHARS = 160
-BATCH = 1000
+BATCH = CHANGE_BATCH
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,10 +53,24 @@ class ChangeFeed:
     at once, also the first one on a fresh database.
     """
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, watch: WalWatch | None = None) -> None:
         self.database = database
+        self.watch = watch  # opened before the cursor is read: no commit falls between
         self.cursor = database.read(lambda connection: connection.execute(
             "SELECT coalesce(max(seq), 0) FROM change_log").fetchall()[0][0])
+
+    def fileno(self) -> int:
+        """Return the WAL watch's descriptor, or -1 without one (poll on a timer then)."""
+        return self.watch.fileno() if self.watch is not None else -1
+
+    def drain(self) -> bool:
+        """Consume the WAL's pending events; return True if the WAL was written."""
+        return self.watch.drain() if self.watch is not None else True
+
+    def close(self) -> None:
+        """Stop watching the WAL."""
+        if self.watch is not None:
+            self.watch.close()
 
     def writer_active(self) -> bool:
         """Return True if a write transaction (of any process) may be committing right now."""

@@ -22,6 +22,7 @@ from psycopg.types.json import Jsonb
 
 from mnemosyne.errors import MnemosyneError, NotFoundError, UsageError
 from mnemosyne.store import model
+from mnemosyne.store.backend import DatabaseHealth
 from mnemosyne.store.memories import MEMORY_COLUMNS, MIN_ID_PREFIX
 from mnemosyne.store.model import Link, Memory
 from mnemosyne.store.postgres import recall as recall_sql
@@ -42,16 +43,6 @@ logger = logging.getLogger(__name__)
 
 SAME_MEMORY_FIELDS = ("id", "namespace", "content", "summary", "memory_type", "importance",
                       "tags", "created_at")
-
-
-@dataclasses.dataclass(frozen=True)
-class DatabaseHealth:
-    """Whether the database answers (the contract's mnemosyne.store.backend.DatabaseHealth)."""
-
-    ok: bool
-    detail: str
-    writer_active: bool = False
-    oldest_write_s: float = 0.0
 
 
 class PostgresBackend:
