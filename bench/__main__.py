@@ -7,6 +7,7 @@ from bench import (
     doctor,
     doctor_database,
     mcp,
+    orchestrate,
     postgres,
     recall,
     review,
@@ -14,5 +15,5 @@ from bench import (
 )
 
 for benchmark in (writes, recall, postgres, coordination, daemon, api, doctor, doctor_database,
-                  mcp, review):
+                  mcp, review, orchestrate):
     benchmark.main()

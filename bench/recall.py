@@ -21,7 +21,7 @@ from pathlib import Path
 from bench.common import emit, latency_summary
 from mnemosyne.store import model
 from mnemosyne.store.database import Database
-from mnemosyne.store.memories import MemoryStore
+from mnemosyne.store.memories import SqliteBackend
 from mnemosyne.store.recall import make_recall_query, recall
 from mnemosyne.store.transfer import import_memories
 
@@ -60,7 +60,7 @@ def make_lines(rng: random.Random, vocabulary: list[str]) -> list[str]:
     return lines
 
 
-def time_recalls(store: MemoryStore, queries: list[str],
+def time_recalls(store: SqliteBackend, queries: list[str],
                  namespace: str | None = None) -> list[float]:
     """Return the wall time of one recall per query (in *namespace*, or in all of them)."""
     timings = []
@@ -79,7 +79,7 @@ def main() -> None:
     lines = make_lines(rng, vocabulary)
     with tempfile.TemporaryDirectory(prefix="mnemosyne-bench-") as directory:
         database = Database.open(Path(directory) / "recall.db")
-        store = MemoryStore(database)
+        store = SqliteBackend(database)
         began = time.perf_counter()
         report = import_memories(store, lines)
         import_seconds = time.perf_counter() - began

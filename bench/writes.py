@@ -23,9 +23,9 @@ WRITER_COUNTS = (1, 8, 16)
 def writer(db_path: str, start_at: float, duration: float, index: int) -> None:
     """Run in a child process: write until the window closes, print latencies as JSON."""
     from mnemosyne.store.database import Database  # noqa: PLC0415
-    from mnemosyne.store.memories import MemoryStore  # noqa: PLC0415
+    from mnemosyne.store.memories import SqliteBackend  # noqa: PLC0415
 
-    store = MemoryStore(Database.open(Path(db_path)))
+    store = SqliteBackend(Database.open(Path(db_path)))
     time.sleep(max(0.0, start_at - time.time()))
     latencies, errors = [], 0
     end = time.monotonic() + duration

@@ -426,3 +426,8 @@ def resolve_settings(
                     config_dir=_xdg_directory(environ, "XDG_CONFIG_HOME", "user_config_dir"),
                     state_dir=_xdg_directory(environ, "XDG_STATE_HOME", "user_state_dir"),
                     sources=sources)
+
+
+def child_environment(extra: Mapping[str, str]) -> dict[str, str]:
+    """Return this process's environment with *extra* on top (for the tasks orchestrate runs)."""
+    return {**os.environ, **extra}

@@ -31,6 +31,7 @@ from mnemosyne.cli import (
     link_command,
     list_command,
     mcp_command,
+    orchestrate_command,
     recall_command,
     remember_command,
     review_command,
@@ -67,6 +68,7 @@ COMMANDS: dict[str, ModuleType] = {
     "inbox": inbox_command,
     "review": review_command,
     "mcp": mcp_command,
+    "orchestrate": orchestrate_command,
     "systemd": systemd_command,
     "version": version_command,
 }

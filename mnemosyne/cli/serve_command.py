@@ -4,8 +4,8 @@ The instance registers in the coordination directory's process registry under it
 liveness lock and heartbeats until it stops. Started inside a linked git worktree (or with
 --worktree always) it works in its own worktree, .mnemosyne/worktrees/ID, on branch mnemosyne/ID
 (or --branch), removed on a clean stop unless it has uncommitted changes; with workdir
-(MNEMOSYNE_WORKDIR) it works in that directory. SIGHUP (systemctl --user reload) resolves the
-settings as a fresh start would, flags included, applies the log level and
+(MNEMOSYNE_WORKDIR) it works in that directory; with --accept-work it runs orchestrated tasks.
+SIGHUP (systemctl --user reload) re-resolves the settings, flags included, applies log_level and
 heartbeat_interval_s, and logs which changed settings wait for a restart.
 """
 
@@ -25,8 +25,8 @@ from mnemosyne.errors import UsageError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare this command's flags."""
-    parser.add_argument("--instance-id", metavar="ID",
-                        help="8 lowercase hex digits (default: a new random id)")
+    parser.add_argument("--instance-id", metavar="ID", help="8 lowercase hex digits "
+                        "(default: a new random id)")
     parser.add_argument("--worktree", choices=WORKTREE_MODES, default="auto",
                         help="a dedicated git worktree: auto (only when started inside a "
                              "linked worktree), always, never (default: auto)")
@@ -39,9 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-addr", metavar="HOST:PORT", help="first address the API tries "
                         "(default: 127.0.0.1:3000, then the next 10 ports)")
     parser.add_argument("--api-capacity", metavar="N", help="events kept for SSE resume")
-    parser.add_argument("--daemon", action="store_true",
-                        help="detach into the background (not under systemd); logs keep "
-                             "going to this command's stderr")
+    parser.add_argument("--accept-work", action="store_true", help="run orchestrated tasks")
+    parser.add_argument("--daemon", action="store_true", help="detach into the background "
+                        "(not under systemd); logs keep going to this command's stderr")
     parser.add_argument("--pidfile", metavar="PATH",
                         help="with --daemon: where to write the daemon's PID (default: "
                              "~/.local/state/mnemosyne/mnemosyne-ID.pid)")
@@ -52,10 +52,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Hand over to the daemon."""
     flags = {name: getattr(settings, name) for name, source in settings.sources.items()
              if source == "flag"}  # a reload keeps every flag, as a fresh start would
-    instance_id = validate_instance_id(args.instance_id) if args.instance_id is not None \
-        else new_instance_id()  # "" is refused like any other invalid id
-    options = daemon_main.ServeOptions(instance_id=instance_id, worktree=args.worktree,
-                                       branch=args.branch, with_api=args.with_api == "true")
+    instance_id = new_instance_id() if args.instance_id is None \
+        else validate_instance_id(args.instance_id)  # "" is refused like any other id
+    options = daemon_main.ServeOptions(instance_id, args.worktree, args.branch,
+                                       args.with_api == "true", args.accept_work)
 
     def serve() -> int:
         return daemon_main.run(settings, options,

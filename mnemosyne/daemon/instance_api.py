@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mnemosyne.config import Settings
 from mnemosyne.coord.context import api_token
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
-from mnemosyne.coord.queue import Message
 from mnemosyne.coord.root import locate_git
-from mnemosyne.daemon.loop import InstanceLoop
+from mnemosyne.daemon.dispatch import Dispatch
+from mnemosyne.daemon.loop import InstanceLoop, Watch
 from mnemosyne.store.backend import ChangeFeed, MemoryBackend
+from mnemosyne.store.tasks import tasks_in
 
 if TYPE_CHECKING:
     from mnemosyne.api.front import WsgiApp
@@ -77,13 +79,23 @@ class FeedWatch:
         return self.feed.drain() is not False
 
 
+@dataclasses.dataclass(frozen=True)
+class LoopHooks:
+    """What the main loop calls for the API: the change feed, after heartbeats, at rescans."""
+
+    watches: tuple[tuple[Watch, Callable[[], bool | None]], ...] = ()
+    on_heartbeat: Callable[[], None] | None = None
+    on_rescan: Callable[[], None] | None = None
+
+
 @dataclasses.dataclass
 class InstanceApi:
-    """A running API, wired to the instance's loop."""
+    """A running API, and the hooks the instance's loop calls for it."""
 
     api: Api
     publisher: EventPublisher
     feed: ChangeFeed
+    hooks: LoopHooks = dataclasses.field(default_factory=LoopHooks)
 
     @property
     def address_text(self) -> str:
@@ -93,10 +105,36 @@ class InstanceApi:
     @classmethod
     def start(cls, settings: Settings, store: MemoryBackend,
               coordinator: CrossProcessCoordinator, loop: InstanceLoop,
-              where: str) -> InstanceApi | None:
-        """Start the API and hook it into *loop*; return None if no port was free.
+              where: str, *, dispatch: Dispatch | None = None) -> InstanceApi | None:
+        """Start the API for an already built *loop* and hook it in; None if no port was free.
 
-        Raises UsageError or UnavailableError if the address is refused or cannot be bound.
+        The daemon declares the hooks when it builds its loop instead (`open`, then the
+        loop made with `hooks`); this is for a loop that exists already. Without *dispatch*,
+        the loop's `on_message` is wrapped in a new one.
+        """
+        if dispatch is None:
+            dispatch = loop.on_message if isinstance(loop.on_message, Dispatch) \
+                else Dispatch(loop.on_message)
+            loop.on_message = dispatch
+        running = cls.open(settings, store, coordinator, loop.health_problem, where,
+                           dispatch=dispatch)
+        if running is not None:
+            hooks = running.hooks
+            loop.watches = (*loop.watches, *hooks.watches)
+            loop.on_heartbeat = hooks.on_heartbeat
+            if hooks.on_rescan is not None:
+                loop.on_rescan = hooks.on_rescan
+        return running
+
+    @classmethod
+    def open(cls, settings: Settings, store: MemoryBackend,
+             coordinator: CrossProcessCoordinator, health_problem: Callable[[], str | None],
+             where: str, *, dispatch: Dispatch) -> InstanceApi | None:
+        """Start the API; return it with the hooks the loop must call, or None (no free port).
+
+        *health_problem* feeds /health (the loop's health); arriving messages reach the API's
+        events and the MCP inbox through *dispatch*. Raises UsageError or UnavailableError if
+        the address is refused or cannot be bound.
         """
         from mnemosyne.api.service import start_api  # noqa: PLC0415 - only with --with-api
         from mnemosyne.daemon.publisher import EventPublisher  # noqa: PLC0415
@@ -108,7 +146,7 @@ class InstanceApi:
         try:
             api = start_api(settings, coordinator.instance_id, store,
                             lambda: [view.to_dict() for view in coordinator.instances()],
-                            checks=(loop.health_problem,), token=token,
+                            checks=(health_problem,), token=token,
                             routes={"/mcp": mcp_endpoint(settings, store, coordinator, inbox)})
         except BaseException:
             feed.close()
@@ -122,24 +160,19 @@ class InstanceApi:
             api.stop()
             feed.close()
             raise
-        publisher = EventPublisher(api.hub, coordinator, feed)
+        publisher = EventPublisher(api.hub, coordinator, feed, tasks_in(store))
         publisher.instance_started({"api_url": api.url, "where": where})
         if feed.fileno() < 0:
             logger.warning("cannot watch %s: memory events are published at each queue "
                            "rescan instead of at once", store.display_url)
-            loop.on_rescan = publisher.database_changed
+            hooks = LoopHooks(on_heartbeat=publisher.after_heartbeat,
+                              on_rescan=publisher.database_changed)
         else:
-            loop.watches = (*loop.watches, (FeedWatch(feed), publisher.database_changed))
-        loop.on_heartbeat = publisher.after_heartbeat
-        log_message = loop.on_message
-
-        def on_message(message: Message) -> None:
-            log_message(message)
-            publisher.message_received(message)
-            inbox.add([message])
-
-        loop.on_message = on_message
-        return cls(api, publisher, feed)
+            hooks = LoopHooks(watches=((FeedWatch(feed), publisher.database_changed),),
+                              on_heartbeat=publisher.after_heartbeat)
+        dispatch.on_any(publisher.message_received)
+        dispatch.on_any(lambda message: inbox.add([message]))
+        return cls(api, publisher, feed, hooks)
 
     def stop(self) -> None:
         """Announce the stop, end the streams and the server."""

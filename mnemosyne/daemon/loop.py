@@ -25,6 +25,7 @@ import select
 import signal
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from mnemosyne.config import Settings
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
@@ -37,9 +38,43 @@ from mnemosyne.errors import ExitCode, MnemosyneError
 
 logger = logging.getLogger(__name__)
 
+
+class Watch(Protocol):
+    """A descriptor the loop polls besides the queue (the store's change feed)."""
+
+    def fileno(self) -> int:
+        """Return the descriptor, readable when something happened."""
+
+    def drain(self) -> bool:
+        """Consume what happened; return whether the watch's callback should run."""
+
+
 SAFETY_RESCAN_S = 30.0
 RECHECK_FIRST_S = 0.002
 RECHECK_MAX_S = 0.25
+
+
+@dataclasses.dataclass
+class LoopHealth:
+    """Whether the main loop is healthy: it turns, and its last heartbeat succeeded.
+
+    Its own object, made before the loop, so that the API's /health can be given it when the
+    daemon is assembled; the loop updates it at each turn and heartbeat.
+    """
+
+    settings: Settings
+    heartbeat_ok: bool = True
+    last_turn: float = dataclasses.field(default_factory=time.monotonic)
+
+    def problem(self) -> str | None:
+        """Return why the loop is unhealthy (for /health, from another thread), or None."""
+        stalled_s = time.monotonic() - self.last_turn
+        limit_s = 3 * max(self.settings.heartbeat_interval_s, self.settings.poll_interval_s)
+        if stalled_s > limit_s:
+            return f"main loop stalled for {stalled_s:.0f} s"
+        if not self.heartbeat_ok:
+            return "registry heartbeat failing"
+        return None
 
 
 @dataclasses.dataclass
@@ -56,15 +91,40 @@ class InstanceLoop:
     manager: ServiceManager = dataclasses.field(default_factory=ServiceManager)
     check_health: Callable[[], bool] = lambda: True
     describe: Callable[[], str] | None = None
-    watches: tuple[tuple[DirectoryWatch, Callable[[], bool | None]], ...] = ()
+    watches: tuple[tuple[Watch, Callable[[], bool | None]], ...] = ()
     on_heartbeat: Callable[[], None] | None = None
     on_rescan: Callable[[], None] | None = None
-    heartbeat_ok: bool = True
-    last_turn: float = dataclasses.field(default_factory=time.monotonic)
+    health: LoopHealth | None = None
     last_full_scan: float | None = None
     _last_status: str = ""
     warnings: RateLimitedWarnings = dataclasses.field(
         default_factory=lambda: RateLimitedWarnings(logger))
+
+    def __post_init__(self) -> None:
+        if self.health is None:
+            self.health = LoopHealth(self.settings)
+
+    @property
+    def heartbeat_ok(self) -> bool:
+        """Return whether the last heartbeat succeeded (kept in `health`)."""
+        assert self.health is not None
+        return self.health.heartbeat_ok
+
+    @heartbeat_ok.setter
+    def heartbeat_ok(self, value: bool) -> None:
+        assert self.health is not None
+        self.health.heartbeat_ok = value
+
+    @property
+    def last_turn(self) -> float:
+        """Return when the loop last turned (monotonic; kept in `health`)."""
+        assert self.health is not None
+        return self.health.last_turn
+
+    @last_turn.setter
+    def last_turn(self, value: float) -> None:
+        assert self.health is not None
+        self.health.last_turn = value
 
     def run(self) -> int:
         """Loop until SIGTERM or SIGINT; return the exit status."""
@@ -96,6 +156,8 @@ class InstanceLoop:
                     return int(ExitCode.OK)
                 if signum == signal.SIGHUP:
                     self.settings = self.reload_settings(self.settings)
+                    assert self.health is not None
+                    self.health.settings = self.settings
             now = self.last_turn = time.monotonic()
             if self.watch is not None and self.watch.fileno() in ready \
                     and not self.deliver_arrivals():
@@ -153,13 +215,8 @@ class InstanceLoop:
 
     def health_problem(self) -> str | None:
         """Return why the loop is unhealthy (for /health, from another thread), or None."""
-        stalled_s = time.monotonic() - self.last_turn
-        limit_s = 3 * max(self.settings.heartbeat_interval_s, self.settings.poll_interval_s)
-        if stalled_s > limit_s:
-            return f"main loop stalled for {stalled_s:.0f} s"
-        if not self.heartbeat_ok:
-            return "registry heartbeat failing"
-        return None
+        assert self.health is not None
+        return self.health.problem()
 
     def feed_watchdog(self) -> bool:
         """Send WATCHDOG=1 if the instance is healthy; return whether it was sent."""

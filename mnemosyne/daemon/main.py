@@ -29,14 +29,17 @@ from mnemosyne.coord.inotify import DirectoryWatch
 from mnemosyne.coord.queue import Message
 from mnemosyne.coord.root import CoordinationRoot, locate_git
 from mnemosyne.coord.worktrees import Workspace, close_workspace, open_workspace, wants_worktree
-from mnemosyne.daemon.instance_api import InstanceApi, refuse_exposed_api
-from mnemosyne.daemon.loop import InstanceLoop
+from mnemosyne.daemon.dispatch import Dispatch
+from mnemosyne.daemon.instance_api import InstanceApi, LoopHooks, refuse_exposed_api
+from mnemosyne.daemon.loop import InstanceLoop, LoopHealth
 from mnemosyne.daemon.signals import SignalQueue
 from mnemosyne.daemon.systemd import ServiceManager
+from mnemosyne.daemon.worker import WORK_AVAILABLE, WORK_STOP, TaskWorker
 from mnemosyne.errors import MnemosyneError, UsageError
 from mnemosyne.logs import set_instance_context, set_log_level
 from mnemosyne.store import open_store
 from mnemosyne.store.backend import MemoryBackend
+from mnemosyne.store.tasks import require_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +56,7 @@ class ServeOptions:
     worktree: str = "auto"
     branch: str | None = None
     with_api: bool = False
+    accept_work: bool = False
 
 
 def take_workspace(options: ServeOptions, root: CoordinationRoot,
@@ -97,8 +101,9 @@ def run(settings: Settings, options: ServeOptions,
         manager.close()
 
 
-def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[[], Settings],
-           manager: ServiceManager) -> int:
+def _serve(  # noqa: PLR0915 - the assembly, read top to bottom
+        settings: Settings, options: ServeOptions, reload_settings: Callable[[], Settings],
+        manager: ServiceManager) -> int:
     instance_id = validate_instance_id(options.instance_id) if options.instance_id is not None \
         else new_instance_id()
     set_instance_context(instance_id)
@@ -108,8 +113,10 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
     signals = SignalQueue()
     signals.install()
     try:
-        with open_store(settings) as store:
+        with open_store(settings, batch_access_counts=True) as store:
             coordinator = make_coordinator(settings, instance_id)
+            # First: --accept-work on a PostgreSQL store is refused before anything is open.
+            dispatch, worker = declare_dispatch(options, store, coordinator)
             root, messages = coordinator.root, coordinator.messages
             watch = DirectoryWatch.open(root.queue)
             coordinator.register(systemd_unit=manager.unit)
@@ -117,26 +124,25 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
             coordinator.cleanup_stale_processes()
             workspace, api = None, None
 
+            loop: InstanceLoop | None = None
+
             def reload(current: Settings) -> Settings:
                 manager.reloading()
                 fresh = handle_sighup(current, reload_settings)
-                manager.ready(loop.describe() if loop.describe else "reloaded")
+                manager.ready(loop.describe() if loop and loop.describe else "reloaded")
                 return fresh
 
-            loop = InstanceLoop(settings, signals, coordinator, messages, watch, reload,
-                                log_message, manager=manager,
-                                check_health=lambda: database_writable(store))
             try:
                 workspace = take_workspace(options, root, coordinator, Path.cwd())
                 where = (f"worktree {workspace.path} on {workspace.branch}" if workspace
-                         else "no worktree")
+                         else "no worktree") + (", accepting work" if worker else "")
+                # The loop's health is made first, for the API's /health; the API's hooks
+                # (WAL watch, heartbeat and rescan callbacks) are declared with the loop.
+                loop_health = LoopHealth(settings)
                 if options.with_api:
-                    api = InstanceApi.start(settings, store, coordinator, loop, where)
-                # Start the broadcast cursor before saying "ready", and hand over what
-                # was sent to this id before it ran.
-                loop.deliver_messages()
-                logger.info("ready: database %s (%d memories), coordination root %s, %s",
-                            store.display_url, store.count(), root.path, where)
+                    api = InstanceApi.open(settings, store, coordinator, loop_health.problem,
+                                           where, dispatch=dispatch)
+                hooks = api.hooks if api is not None else LoopHooks()
 
                 def describe() -> str:
                     # With the API, the publisher has just counted the peers for its events.
@@ -145,11 +151,25 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
                     serving = f"serving on {api.address_text}" if api else "no API"
                     return f"instance {instance_id}: {serving}, {where}, {peers} peer(s)"
 
-                loop.describe = describe
+                loop = InstanceLoop(settings, signals, coordinator, messages, watch, reload,
+                                    dispatch, manager=manager,
+                                    check_health=lambda: database_writable(store),
+                                    describe=describe, watches=hooks.watches,
+                                    on_heartbeat=hooks.on_heartbeat, on_rescan=hooks.on_rescan,
+                                    health=loop_health)
+                # Start the broadcast cursor before saying "ready", and hand over what
+                # was sent to this id before it ran.
+                loop.deliver_messages()
+                logger.info("ready: database %s (%d memories), coordination root %s, %s",
+                            store.display_url, store.count(), root.path, where)
+                if worker is not None:
+                    worker.start()
                 manager.ready(describe())
                 return loop.run()
             finally:
                 try:
+                    if worker is not None:
+                        worker.close()  # a running task goes back to ready
                     if api is not None:
                         api.stop()
                     if workspace is not None:
@@ -160,6 +180,22 @@ def _serve(settings: Settings, options: ServeOptions, reload_settings: Callable[
                         watch.close()
     finally:
         signals.restore()
+
+
+def declare_dispatch(options: ServeOptions, store: MemoryBackend,
+                     coordinator: CrossProcessCoordinator) -> tuple[Dispatch, TaskWorker | None]:
+    """Return the instance's message dispatch, and its task worker with --accept-work.
+
+    Every message is logged; the work messages go to the worker. The API, when started,
+    adds its events and the MCP inbox (instance_api.py).
+    """
+    dispatch = Dispatch(log_message)
+    if not options.accept_work:
+        return dispatch, None
+    worker = TaskWorker(require_tasks(store), coordinator)
+    dispatch.on(WORK_AVAILABLE, worker.wake)
+    dispatch.on(WORK_STOP, worker.stop_plan)
+    return dispatch, worker
 
 
 def enter_workdir(settings: Settings) -> None:

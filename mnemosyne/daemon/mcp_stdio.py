@@ -68,7 +68,7 @@ def run_mcp_stdio(settings: Settings, instance_id: str | None = None,
     signals = SignalQueue()
     signals.install()
     try:
-        with open_store(settings) as store:
+        with open_store(settings, batch_access_counts=True) as store:
             coordinator = make_coordinator(settings, instance_id, start)
             coordinator.register(kind=INSTANCE_KIND, branch=current_branch(location),
                                  worktree_path=str(location.top) if location else None)

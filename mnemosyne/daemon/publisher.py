@@ -4,7 +4,8 @@ The main loop calls in here: after each heartbeat (a `heartbeat` event, and `pee
 `peer_left` from the difference in live peers), for each coordination message
 (`message_received`) and whenever the store's change feed wakes (SQLite's WAL is written,
 PostgreSQL sends a NOTIFY): `memory_stored`, `memory_updated`, `memory_deleted` from the
-change journal, whoever made the change.
+change journal, whoever made the change; and `task_started`, `task_finished`, `task_failed`
+from the journal of orchestrated tasks (SQLite only: plans live in the SQLite database).
 Must not: block (each call is a file read or one indexed query), or raise into the loop.
 """
 
@@ -20,6 +21,9 @@ from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.queue import Message
 from mnemosyne.errors import MnemosyneError
 from mnemosyne.store.backend import CHANGE_BATCH, ChangeFeed
+from mnemosyne.store.tasks import TaskStore
+
+TASK_EVENTS = {"running": "task_started", "done": "task_finished", "failed": "task_failed"}
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +35,12 @@ class EventPublisher:
     """Publishes one instance's events to its hub."""
 
     def __init__(self, hub: EventHub, coordinator: CrossProcessCoordinator,
-                 feed: ChangeFeed) -> None:
+                 feed: ChangeFeed, tasks: TaskStore | None = None) -> None:
         self.hub = hub
         self.coordinator = coordinator
         self.feed = feed
+        self.tasks = tasks
+        self.task_cursor = tasks.last_event() if tasks is not None else 0
         self.started = time.monotonic()
         self.peers: dict[str, dict[str, Any]] = {}
 
@@ -98,4 +104,20 @@ class EventPublisher:
             for change in changes:
                 self.hub.publish(CHANGE_EVENTS[change.op], change.to_event_data())
             if len(changes) < CHANGE_BATCH:
+                self.tasks_changed()
                 return writing
+
+    def tasks_changed(self) -> None:
+        """Publish the task transitions journaled since the last call (orchestrated plans)."""
+        if self.tasks is None:
+            return
+        try:
+            events = self.tasks.events_after(self.task_cursor)
+        except MnemosyneError as error:
+            logger.warning("cannot read the task journal: %s", error)
+            return
+        for event in events:
+            self.task_cursor = event.seq
+            kind = TASK_EVENTS.get(event.state)
+            if kind is not None:
+                self.hub.publish(kind, event.to_dict())

@@ -44,6 +44,9 @@ def summarize(event_type: str, data: dict[str, Any]) -> str:
         return f"{data.get('message_type')} from {data.get('from_agent')}"
     if event_type in ("peer_joined", "peer_left"):
         return str(data.get("peer_id"))
+    if event_type.startswith("task_"):
+        return f"{data.get('plan')}/{data.get('task')} {data.get('state') or 'running'} " \
+            f"on {data.get('worker')}"
     if event_type == "lagged":
         missed = data.get("missed")
         count = "an unknown number of" if missed is None else str(missed)

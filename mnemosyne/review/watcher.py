@@ -181,6 +181,7 @@ def run_watch(settings: Settings, options: ReviewOptions,
             reviewer.close()
     finally:
         signals.restore()
+        set_instance_context(None)
 
 
 def _watch(settings: Settings, reviewer: Reviewer, signals: SignalQueue, heartbeat: Heartbeat,

@@ -14,11 +14,13 @@ if TYPE_CHECKING:
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 
 
-def open_store(settings: Settings) -> MemoryBackend:
+def open_store(settings: Settings, batch_access_counts: bool = False) -> MemoryBackend:
     """Open (creating and migrating if needed) the database `settings.database_url` names.
 
     A plain path (or sqlite:///PATH, already normalised by config) is a SQLite file;
     postgresql:// and postgres:// URLs go to the PostgreSQL engine.
+    *batch_access_counts*: for long-running processes (see store/access.py; SQLite only,
+    PostgreSQL writes them at once).
     Raises UnavailableError (one line, no password) if it cannot be opened.
     """
     url = settings.database_url
@@ -32,7 +34,6 @@ def open_store(settings: Settings) -> MemoryBackend:
     path = settings.db_path
     assert path is not None  # config normalises every SQLite form to a path
     database = Database.open(path, settings.busy_timeout_ms, settings.write_deadline_s)
-    return SqliteBackend(database, settings.max_content_bytes)
+    return SqliteBackend(database, settings.max_content_bytes, batch_access_counts)
 
 
-open_memory_store = open_store  # the name callers used before the engines split

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ import apsw
 
 from mnemosyne.errors import MnemosyneError, NotFoundError, UsageError
 from mnemosyne.store import model
+from mnemosyne.store.access import AccessBatcher
 from mnemosyne.store.backend import DatabaseHealth
 from mnemosyne.store.database import Database
 from mnemosyne.store.model import Link, Memory
@@ -85,9 +86,16 @@ def insert_link(connection: apsw.Connection, link: Link) -> None:
 class SqliteBackend:
     """The SQLite engine of MemoryBackend (store/backend.py): one database file."""
 
-    def __init__(self, database: Database, max_content_bytes: int = 65536) -> None:
+    def __init__(self, database: Database, max_content_bytes: int = 65536,
+                 batch_access_counts: bool = False) -> None:
+        """Operate on *database*.
+
+        *batch_access_counts*: a long-running process writes recall's access counts in
+        batches (store/access.py) instead of after each recall.
+        """
         self.database = database
         self.max_content_bytes = max_content_bytes
+        self.access_batcher = AccessBatcher(self.count_accesses) if batch_access_counts else None
         self._health_guard = threading.Lock()
         self._write_health: WriteHealth | None = None
         # Now: it remembers which file was opened, to tell if it is replaced later (if it
@@ -180,7 +188,9 @@ class SqliteBackend:
         self.close()
 
     def close(self) -> None:
-        """Close the database (running a WAL checkpoint that is still due)."""
+        """Write batched access counts, then close the database (and a checkpoint due)."""
+        if self.access_batcher is not None:
+            self.access_batcher.close()
         self.database.close()
 
     def remember(self, content: str, *, namespace: str = "global",
@@ -192,18 +202,9 @@ class SqliteBackend:
 
         Raises UsageError for invalid input (nothing is written).
         """
-        now = model.utc_now()
-        memory = Memory(
-            id=model.new_memory_id(),
-            namespace=model.validate_namespace(namespace),
-            content=model.validate_content(content, self.max_content_bytes),
-            summary=model.validate_summary(summary),
-            memory_type=model.validate_memory_type(memory_type),
-            importance=model.validate_importance(importance),
-            tags=model.parse_tags(tags),
-            created_at=now,
-            updated_at=now,
-        )
+        memory = model.new_memory(content, namespace=namespace, importance=importance,
+                                  tags=tags, memory_type=memory_type, summary=summary,
+                                  max_content_bytes=self.max_content_bytes)
         self.database.write(lambda connection: insert_memory(connection, memory))
         return memory
 
@@ -286,24 +287,14 @@ class SqliteBackend:
         Raises UsageError for invalid input or when nothing is given (nothing is written),
         NotFoundError if the memory does not exist (or was deleted meanwhile).
         """
-        changes: dict[str, Any] = {}
-        if content is not None:
-            changes["content"] = model.validate_content(content, self.max_content_bytes)
-        if summary is not None:
-            changes["summary"] = model.validate_summary(summary)
-        if importance is not None:
-            changes["importance"] = model.validate_importance(importance)
-        if tags is not None:
-            changes["tags"] = json.dumps(list(model.parse_tags(tags)))
-        if memory_type is not None:
-            changes["memory_type"] = model.validate_memory_type(memory_type)
-        if archived is not None:
-            if not isinstance(archived, bool):
-                raise UsageError(f"archived must be true or false, not {archived!r}")
-            changes["archived"] = int(archived)
-        if not changes:
-            raise UsageError("nothing to update: give content, summary, importance, tags, "
-                             "type, or archive/unarchive")
+        changes = model.validate_changes(
+            content=content, summary=summary, importance=importance, tags=tags,
+            memory_type=memory_type, archived=archived, max_content_bytes=self.max_content_bytes)
+        # As stored in SQLite: tags as a JSON list, archived as 0 or 1.
+        if "tags" in changes:
+            changes["tags"] = json.dumps(list(changes["tags"]))
+        if "archived" in changes:
+            changes["archived"] = int(changes["archived"])
         memory_id = self.resolve_id(id_or_prefix)
 
         def change(connection: apsw.Connection) -> Memory:
@@ -363,13 +354,27 @@ class SqliteBackend:
         return link
 
     def mark_accessed(self, memory_ids: Sequence[str], when: str) -> None:
-        """Count one access for each of *memory_ids* at *when*, in one short write."""
+        """Count one access for each of *memory_ids* at *when*.
+
+        In one short write now, or within a second when access counts are batched.
+        """
         if not memory_ids:
             return
-        marks = ",".join("?" * len(memory_ids))
-        self.database.write(lambda connection: connection.execute(
-            f"UPDATE memories SET access_count = access_count + 1, last_accessed_at = ? "
-            f"WHERE id IN ({marks})", (when, *memory_ids)))
+        if self.access_batcher is not None:
+            self.access_batcher.add(memory_ids, when)
+            return
+        self.count_accesses(dict.fromkeys(memory_ids, 1), when)
+
+    def count_accesses(self, counts: Mapping[str, int], when: str) -> None:
+        """Add *counts* (memory id -> accesses) to the access counts, in one short write.
+
+        The last access becomes *when* unless a later one is recorded; memories deleted
+        meanwhile are skipped.
+        """
+        rows = [(count, when, when, memory_id) for memory_id, count in counts.items()]
+        self.database.write(lambda connection: connection.executemany(
+            "UPDATE memories SET access_count = access_count + ?, last_accessed_at = "
+            "CASE WHEN coalesce(last_accessed_at, '') < ? THEN ? ELSE last_accessed_at END "
+            "WHERE id = ?", rows))
 
 
-MemoryStore = SqliteBackend  # the name callers used before the engines split

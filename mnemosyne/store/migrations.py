@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (1, "0001_initial.sql"),
     (2, "0002_change_log.sql"),
+    (3, "0003_tasks.sql"),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -144,6 +144,54 @@ def parse_tags(raw: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(tags)
 
 
+def new_memory(content: Any, *, namespace: Any, importance: Any, tags: Any, memory_type: Any,
+               summary: Any, max_content_bytes: int) -> Memory:
+    """Validate raw input into a new Memory with a fresh id, created now.
+
+    Raises UsageError for any invalid value.
+    """
+    now = utc_now()
+    return Memory(
+        id=new_memory_id(),
+        namespace=validate_namespace(namespace),
+        content=validate_content(content, max_content_bytes),
+        summary=validate_summary(summary),
+        memory_type=validate_memory_type(memory_type),
+        importance=validate_importance(importance),
+        tags=parse_tags(tags),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def validate_changes(*, content: Any, summary: Any, importance: Any, tags: Any,
+                     memory_type: Any, archived: Any, max_content_bytes: int) -> dict[str, Any]:
+    """Validate the fields an update gives (None: unchanged) into {field: value}.
+
+    Tags come back as a tuple and `archived` as a bool, as a Memory holds them.
+    Raises UsageError for an invalid value or when no field is given.
+    """
+    changes: dict[str, Any] = {}
+    if content is not None:
+        changes["content"] = validate_content(content, max_content_bytes)
+    if summary is not None:
+        changes["summary"] = validate_summary(summary)
+    if importance is not None:
+        changes["importance"] = validate_importance(importance)
+    if tags is not None:
+        changes["tags"] = parse_tags(tags)
+    if memory_type is not None:
+        changes["memory_type"] = validate_memory_type(memory_type)
+    if archived is not None:
+        if not isinstance(archived, bool):
+            raise UsageError(f"archived must be true or false, not {archived!r}")
+        changes["archived"] = archived
+    if not changes:
+        raise UsageError("nothing to update: give content, summary, importance, tags, "
+                         "type, or archive/unarchive")
+    return changes
+
+
 def validate_timestamp(raw: Any, field: str) -> str:
     """Return *raw* if it is a real UTC time in the stored form. Raises UsageError otherwise."""
     if isinstance(raw, str) and TIMESTAMP_RE.fullmatch(raw):

@@ -26,7 +26,7 @@ import apsw
 
 from mnemosyne.errors import MnemosyneError, UsageError
 from mnemosyne.store import model
-from mnemosyne.store.memories import MEMORY_COLUMNS, MemoryStore, memory_from_row
+from mnemosyne.store.memories import MEMORY_COLUMNS, SqliteBackend, memory_from_row
 from mnemosyne.store.model import Memory
 
 logger = logging.getLogger(__name__)
@@ -205,13 +205,13 @@ def _rank_expression(connection: apsw.Connection, where: str,
         return _rank_matches(connection, RELEVANCE, where, parameters)
     latest = connection.execute("SELECT coalesce(max(seq), 0) FROM memories").fetchall()[0][0]
     recent_matches = sum(1 for seq in newest if seq > latest - CANDIDATE_CAP)
-    candidates = newest
+    candidates, ids = newest, json.dumps(newest)
     # With a filter (a namespace, say) most of `newest` fail it: search the passing ones at once.
-    if where != UNFILTERED or not _all_pass(connection, json.dumps(newest), len(newest), where,
-                                            parameters):
+    if where != UNFILTERED or not _all_pass(connection, ids, len(newest), where, parameters):
         candidates = _newest_passing(connection, where, parameters)
+        ids = json.dumps(candidates)
     if recent_matches * 2 > CANDIDATE_CAP:
-        return _rank_by_importance(connection, json.dumps(candidates), where, parameters)
+        return _rank_by_importance(connection, ids, where, parameters)
     parameters["floor"] = candidates[-1] if len(candidates) == CANDIDATE_CAP else 0
     return _rank_matches(connection, RELEVANCE, where, parameters)
 
@@ -246,7 +246,7 @@ def _fetch_hits(connection: apsw.Connection, ranked: list[tuple[int, float]]) ->
     return [RecallHit(by_seq[seq], float(score)) for seq, score in ranked if seq in by_seq]
 
 
-def recall(store: MemoryStore, query: RecallQuery, count_access: bool = True) -> list[RecallHit]:
+def recall(store: SqliteBackend, query: RecallQuery, count_access: bool = True) -> list[RecallHit]:
     """Return the best memories for *query*, best first, counting one access for each.
 
     A failure to record the accesses (a read-only database) is logged, not raised.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 import apsw
@@ -22,7 +22,7 @@ from mnemosyne.errors import UsageError
 from mnemosyne.store import model
 from mnemosyne.store.memories import (
     MEMORY_COLUMNS,
-    MemoryStore,
+    SqliteBackend,
     conflict_clause,
     insert_link,
     memory_from_row,
@@ -63,7 +63,7 @@ class _Record:
     links: tuple[Link, ...]
 
 
-def export_memories(store: MemoryStore, output: IO[str], namespace: str | None = None) -> int:
+def export_memories(store: SqliteBackend, output: IO[str], namespace: str | None = None) -> int:
     """Write every memory (of *namespace*, if given) to *output*; return how many were written.
 
     Raises UsageError for an invalid namespace.
@@ -163,7 +163,7 @@ def _parse_links(source_id: str, raw_links: Any) -> Iterator[Link]:
                    float(strength), model.validate_timestamp(raw["created_at"], "link created_at"))
 
 
-def _existing_ids(store: MemoryStore, ids: Iterable[str]) -> set[str]:
+def _existing_ids(store: SqliteBackend, ids: Iterable[str]) -> set[str]:
     wanted = list(ids)
     found: set[str] = set()
     for start in range(0, len(wanted), 500):
@@ -175,15 +175,24 @@ def _existing_ids(store: MemoryStore, ids: Iterable[str]) -> set[str]:
     return found
 
 
-def _validate(store: MemoryStore, lines: Iterable[str],
-              report: ImportReport) -> list[_Record]:
+def validate_records(lines: Iterable[str], report: ImportReport, max_content_bytes: int,
+                     stored_ids: Callable[[set[str]], set[str]],
+                     check: Callable[[Memory], None] | None = None) -> list[_Record]:
+    """Parse and check every line of an import, whichever engine stores it.
+
+    Bad lines, duplicate ids and references to memories neither in the input nor stored
+    (*stored_ids* returns those of the given ids the database has) go to *report*; *check*
+    may refuse a memory the engine cannot store (UsageError). Return the valid records.
+    """
     records: list[_Record] = []
     seen: set[str] = set()
     for line_number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
         try:
-            record = _parse_record(line_number, text, store.max_content_bytes)
+            record = _parse_record(line_number, text, max_content_bytes)
+            if check is not None:
+                check(record.memory)
         except UsageError as error:
             report.rejected.append((line_number, error.message))
             continue
@@ -195,7 +204,7 @@ def _validate(store: MemoryStore, lines: Iterable[str],
     referenced = {link.target_id for record in records for link in record.links}
     referenced |= {record.memory.superseded_by for record in records
                    if record.memory.superseded_by}
-    known = seen | _existing_ids(store, referenced - seen)
+    known = seen | stored_ids(referenced - seen)
     valid = []
     for record in records:
         missing = [link.target_id for link in record.links if link.target_id not in known]
@@ -225,7 +234,7 @@ def stage_batch(connection: apsw.Connection, batch: list[_Record]) -> set[str]:
         "SELECT id FROM memories WHERE id IN (SELECT id FROM temp.import_staging)")}
 
 
-def import_memories(store: MemoryStore, lines: Iterable[str], replace: bool = False,
+def import_memories(store: SqliteBackend, lines: Iterable[str], replace: bool = False,
                     continue_on_error: bool = False) -> ImportReport:
     """Import JSON Lines *lines*; return what was done.
 
@@ -233,7 +242,8 @@ def import_memories(store: MemoryStore, lines: Iterable[str], replace: bool = Fa
     *continue_on_error*, in which case bad lines are skipped and listed in the report.
     """
     report = ImportReport()
-    records = _validate(store, lines, report)
+    records = validate_records(lines, report, store.max_content_bytes,
+                               lambda ids: _existing_ids(store, ids))
     if report.rejected and not continue_on_error:
         line, reason = report.rejected[0]
         more = len(report.rejected) - 1

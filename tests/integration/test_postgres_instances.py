@@ -24,8 +24,7 @@ LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 
 @pytest.fixture
 def own_server():
-    if not postgres_server.available():
-        pytest.skip("PostgreSQL 15 is not installed: apt-get install postgresql-15")
+    postgres_server.require()
     with postgres_server.running_server() as server:
         yield server
 

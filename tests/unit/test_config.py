@@ -203,3 +203,11 @@ def test_lenient_resolution_falls_back_to_defaults_and_keeps_the_problems(tmp_pa
     settings = resolve_settings(environ={}, config_path=config, lenient=True)
     assert settings.heartbeat_interval_s == 2.0
     assert settings.problems and settings.problems[0].startswith("heartbeat_interval_s from file")
+
+
+def test_child_environment_adds_to_this_process_s(monkeypatch):
+    from mnemosyne.config import child_environment  # noqa: PLC0415
+
+    monkeypatch.setenv("MNEMOSYNE_TEST_INHERITED", "yes")
+    environment = child_environment({"EXTRA": "1"})
+    assert environment["MNEMOSYNE_TEST_INHERITED"] == "yes" and environment["EXTRA"] == "1"

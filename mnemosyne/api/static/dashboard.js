@@ -78,6 +78,8 @@ function describe(envelope) {
     case "memory_recalled": return `"${data.query}" → ${data.results} result(s)`;
     case "message_received": return `${data.message_type} from ${data.from_agent}`;
     case "peer_joined": case "peer_left": return String(data.peer_id);
+    case "task_started": case "task_finished": case "task_failed":
+      return `${data.plan}/${data.task} ${data.state || "running"} on ${data.worker}`;
     case "lagged": return `missed ${data.missed === null ? "an unknown number of" : data.missed} event(s) (${data.reason})`;
     default: return JSON.stringify(data);
   }
@@ -133,7 +135,7 @@ function addEvent(envelope) {
 
 const EVENT_TYPES = ["instance_started", "instance_stopping", "memory_stored", "memory_updated",
   "memory_deleted", "memory_recalled", "message_received", "peer_joined", "peer_left",
-  "heartbeat", "lagged"];
+  "heartbeat", "lagged", "task_started", "task_finished", "task_failed"];
 
 function connect() {
   // EventSource reconnects by itself and sends Last-Event-ID, so the server resumes.

@@ -83,18 +83,9 @@ class PostgresBackend:
         Raises UsageError for invalid input (nothing is written), UnavailableError if the
         server cannot take it before the write deadline.
         """
-        now = model.utc_now()
-        memory = Memory(
-            id=model.new_memory_id(),
-            namespace=model.validate_namespace(namespace),
-            content=model.validate_content(content, self.max_content_bytes),
-            summary=model.validate_summary(summary),
-            memory_type=model.validate_memory_type(memory_type),
-            importance=model.validate_importance(importance),
-            tags=model.parse_tags(tags),
-            created_at=now,
-            updated_at=now,
-        )
+        memory = model.new_memory(content, namespace=namespace, importance=importance,
+                                  tags=tags, memory_type=memory_type, summary=summary,
+                                  max_content_bytes=self.max_content_bytes)
         reject_nul([memory.summary, memory.tags])
 
         def insert(connection: psycopg.Connection, _attempt: int) -> None:
@@ -204,24 +195,9 @@ class PostgresBackend:
         Raises UsageError for invalid input or when nothing is given (nothing is written),
         NotFoundError if the memory does not exist (or was deleted meanwhile).
         """
-        changes: dict[str, Any] = {}
-        if content is not None:
-            changes["content"] = model.validate_content(content, self.max_content_bytes)
-        if summary is not None:
-            changes["summary"] = model.validate_summary(summary)
-        if importance is not None:
-            changes["importance"] = model.validate_importance(importance)
-        if tags is not None:
-            changes["tags"] = model.parse_tags(tags)
-        if memory_type is not None:
-            changes["memory_type"] = model.validate_memory_type(memory_type)
-        if archived is not None:
-            if not isinstance(archived, bool):
-                raise UsageError(f"archived must be true or false, not {archived!r}")
-            changes["archived"] = archived
-        if not changes:
-            raise UsageError("nothing to update: give content, summary, importance, tags, "
-                             "type, or archive/unarchive")
+        changes = model.validate_changes(
+            content=content, summary=summary, importance=importance, tags=tags,
+            memory_type=memory_type, archived=archived, max_content_bytes=self.max_content_bytes)
         reject_nul(changes.values())
         memory_id = self.resolve_id(id_or_prefix)
 

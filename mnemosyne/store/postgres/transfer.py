@@ -26,8 +26,8 @@ from mnemosyne.store.transfer import (
     BATCH_ROWS,
     LINK_FIELDS_ORDER,
     ImportReport,
-    _parse_record,
     _Record,
+    validate_records,
 )
 
 RECORD_TYPES = ("id text, namespace text, content text, summary text, memory_type text, "
@@ -84,41 +84,6 @@ def existing_ids(connections: Connections, ids: Iterable[str]) -> set[str]:
         "SELECT id FROM memories WHERE id = ANY(%s)", (wanted,)).fetchall())}
 
 
-def validate_lines(connections: Connections, lines: Iterable[str], max_content_bytes: int,
-                   report: ImportReport) -> list[_Record]:
-    """Parse and check every line; bad ones go to *report*; return the valid records."""
-    records: list[_Record] = []
-    seen: set[str] = set()
-    for line_number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        try:
-            record = _parse_record(line_number, text, max_content_bytes)
-            reject_nul([record.memory.summary, record.memory.tags])
-        except UsageError as error:
-            report.rejected.append((line_number, error.message))
-            continue
-        if record.memory.id in seen:
-            report.rejected.append((line_number, f"duplicate id {record.memory.id}"))
-            continue
-        seen.add(record.memory.id)
-        records.append(record)
-    referenced = {link.target_id for record in records for link in record.links}
-    referenced |= {record.memory.superseded_by for record in records
-                   if record.memory.superseded_by}
-    known = seen | existing_ids(connections, referenced - seen)
-    valid = []
-    for record in records:
-        missing = [link.target_id for link in record.links if link.target_id not in known]
-        if record.memory.superseded_by and record.memory.superseded_by not in known:
-            missing.append(record.memory.superseded_by)
-        if missing:
-            report.rejected.append((record.line, f"refers to unknown memory {missing[0]}"))
-        else:
-            valid.append(record)
-    return valid
-
-
 def _batch_writer(batch: list[_Record],
                   replace: bool) -> Callable[[psycopg.Connection, int], list[_Record]]:
     rows = [{"position": position, **dict(zip(COLUMNS, (
@@ -149,7 +114,9 @@ def import_memories(connections: Connections, lines: Iterable[str], max_content_
     Raises UsageError naming the first bad line unless *continue_on_error*.
     """
     report = ImportReport()
-    records = validate_lines(connections, lines, max_content_bytes, report)
+    records = validate_records(lines, report, max_content_bytes,
+                               lambda ids: existing_ids(connections, ids),
+                               lambda memory: reject_nul([memory.summary, memory.tags]))
     if report.rejected and not continue_on_error:
         line, reason = report.rejected[0]
         more = len(report.rejected) - 1

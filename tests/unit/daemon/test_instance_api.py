@@ -10,6 +10,7 @@ from mnemosyne.config import resolve_settings
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.queue import MessageQueue
 from mnemosyne.coord.root import prepare_root
+from mnemosyne.daemon.dispatch import Dispatch
 from mnemosyne.daemon.instance_api import InstanceApi, refuse_exposed_api
 from mnemosyne.daemon.loop import InstanceLoop
 from mnemosyne.daemon.signals import SignalQueue
@@ -67,3 +68,22 @@ def test_start_records_the_url_and_wires_the_loop(tmp_path, db_path, store):
         signals.restore()
         coordinator.unregister()
     assert running.api.hub.recent()[-1].type == "instance_stopping"
+
+
+def test_open_returns_the_hooks_for_a_loop_declared_afterwards(tmp_path, db_path, store):
+    settings = settings_for(tmp_path, db_path)
+    root = prepare_root(tmp_path / "coord", start=tmp_path)
+    coordinator = CrossProcessCoordinator(root, "a1b2c3d4", KEY)
+    coordinator.register()
+    dispatch = Dispatch()
+    running = InstanceApi.open(settings, store, coordinator, lambda: "stalled", "here",
+                               dispatch=dispatch)
+    try:
+        hooks = running.hooks
+        assert len(hooks.watches) == 1 and hooks.on_heartbeat is not None
+        assert hooks.on_rescan is None
+        assert dispatch.types() == [] and len(dispatch.every) == 2
+        assert http_request(running.api.url + "/health").status == 503
+    finally:
+        running.stop()
+        coordinator.unregister()

@@ -8,7 +8,7 @@ from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.inotify import DirectoryWatch
 from mnemosyne.coord.queue import MessageQueue
 from mnemosyne.coord.root import prepare_root
-from mnemosyne.daemon.loop import InstanceLoop
+from mnemosyne.daemon.loop import InstanceLoop, LoopHealth
 from mnemosyne.daemon.signals import SignalQueue
 from mnemosyne.daemon.systemd import ServiceManager
 
@@ -195,3 +195,15 @@ def test_a_full_scan_before_the_loop_counts_as_its_first(parts):
     signals.received.put(signal.SIGTERM)
     assert loop.run() == 0
     assert scans == [None]
+
+
+def test_loop_health_is_its_own_object_shared_with_the_loop(parts):
+    settings, _, coordinator, messages, signals, watch = parts
+    health = LoopHealth(settings)
+    loop = InstanceLoop(settings, signals, coordinator, messages, watch, lambda s: s, print,
+                        health=health)
+    loop.heartbeat_ok = False
+    assert health.problem() == "registry heartbeat failing" == loop.health_problem()
+    health.heartbeat_ok = True
+    health.last_turn -= 3600
+    assert "main loop stalled" in loop.health_problem()

@@ -9,6 +9,7 @@ from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.root import prepare_root
 from mnemosyne.daemon.publisher import EventPublisher
 from mnemosyne.store.changes import ChangeFeed
+from mnemosyne.store.tasks import TaskStore
 
 KEY = b"k"
 
@@ -60,6 +61,25 @@ def test_messages_become_events(publisher):
     assert event.type == "message_received"
     assert event.data["from_agent"] == "bbbbbbbb" and event.data["payload"] == {"n": 1}
     assert event.data["message_id"] == message.id
+
+
+def test_task_transitions_become_task_events(publisher, store):
+    events, _ = publisher
+    tasks = TaskStore(store.database)
+    events.tasks, events.task_cursor = tasks, tasks.last_event()
+    task = {"title": "a", "depends_on": [], "command": "true", "retries": 0}
+    tasks.put_plan({"name": "p", "tasks": [{**task, "id": "a"},
+                                           {**task, "id": "b", "depends_on": ["a"]}]},
+                   "/tmp", "global")
+    row = tasks.claim("w", "r1", "h")
+    tasks.finish("p", "a", row.run_id, exit_status=1, duration_s=0.5, output_tail="")
+    events.database_changed()
+    assert types(events.hub)[-2:] == ["task_started", "task_failed"]
+    assert events.hub.recent()[-1].data == {
+        "plan": "p", "task": "a", "state": "failed", "worker": "w", "attempt": 1,
+        "exit_status": 1, "duration_s": 0.5, "error": None}
+    events.database_changed()
+    assert types(events.hub)[-1] == "task_failed"  # each transition once
 
 
 def test_memory_changes_become_events(publisher, store):

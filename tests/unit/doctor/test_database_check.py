@@ -4,7 +4,7 @@ from mnemosyne.config import resolve_settings
 from mnemosyne.doctor import database_check
 from mnemosyne.doctor.context import Context, Run
 from mnemosyne.store.database import Database
-from mnemosyne.store.memories import MemoryStore
+from mnemosyne.store.memories import SqliteBackend
 
 
 def context(tmp_path, fix=False):
@@ -16,7 +16,7 @@ def context(tmp_path, fix=False):
 def make_database(path):
     path.parent.mkdir(exist_ok=True)
     database = Database.open(path)
-    MemoryStore(database).remember("hello")
+    SqliteBackend(database).remember("hello")
     database.close()
 
 

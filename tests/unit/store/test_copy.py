@@ -15,7 +15,7 @@ SETTINGS = types.SimpleNamespace(write_deadline_s=10.0, max_content_bytes=65536)
 
 
 class SqliteSource:
-    """Today's SQLite MemoryStore seen through the backend methods copy_store uses."""
+    """Today's SQLite SqliteBackend seen through the backend methods copy_store uses."""
 
     def __init__(self, store):
         self.store = store

@@ -88,3 +88,25 @@ def test_summary_rules():
         model.validate_summary(" ")
     with pytest.raises(UsageError):
         model.validate_summary("x" * 1025)
+
+
+def test_an_update_must_change_something_and_archive_takes_a_boolean():
+    with pytest.raises(UsageError, match="nothing to update"):
+        model.validate_changes(content=None, summary=None, importance=None, tags=None,
+                               memory_type=None, archived=None, max_content_bytes=100)
+    with pytest.raises(UsageError, match="archived must be true or false"):
+        model.validate_changes(content=None, summary=None, importance=None, tags=None,
+                               memory_type=None, archived="yes", max_content_bytes=100)
+    assert model.validate_changes(content=None, summary=None, importance="7", tags="a,b",
+                                  memory_type="bug", archived=True, max_content_bytes=100) == {
+        "importance": 7, "tags": ("a", "b"), "memory_type": "bug_fix", "archived": True}
+
+
+def test_a_new_memory_is_validated_and_created_now():
+    memory = model.new_memory("text", namespace="project:x", importance=3, tags=None,
+                              memory_type="note", summary=None, max_content_bytes=100)
+    assert (memory.namespace, memory.importance, memory.tags) == ("project:x", 3, ())
+    assert memory.created_at == memory.updated_at
+    with pytest.raises(UsageError):
+        model.new_memory("text", namespace="nope", importance=3, tags=None,
+                         memory_type="note", summary=None, max_content_bytes=100)

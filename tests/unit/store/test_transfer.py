@@ -5,7 +5,7 @@ import pytest
 
 from mnemosyne.errors import UsageError
 from mnemosyne.store.database import Database
-from mnemosyne.store.memories import MemoryStore
+from mnemosyne.store.memories import SqliteBackend
 from mnemosyne.store.transfer import export_memories, import_memories
 
 
@@ -18,7 +18,7 @@ def export_text(store, namespace=None):
 @pytest.fixture
 def other_store(tmp_path):
     database = Database.open(tmp_path / "other.db")
-    yield MemoryStore(database)
+    yield SqliteBackend(database)
     database.close()
 
 

@@ -1,0 +1,307 @@
+"""Run the tasks of orchestrated plans in this instance (`serve --accept-work`).
+
+A `TaskWorker` has one thread that claims a ready task (store/tasks.py: atomically, so no two
+workers run the same task), runs it and records the end, then claims the next; it sleeps when
+there is nothing to claim and is woken by a `WorkAvailable` message (registered on the daemon's
+dispatch), so in the normal path nobody polls. A task runs in its own worktree on its own
+branch `mnemosyne/task/<plan>/<task>` when the plan was started inside a git repository
+(unless the task says `worktree: false`), named by the attempt's run id, whose liveness lock
+the worker holds while the task runs (so doctor's worktree audit sees a kept one as left
+behind once its worker is gone). An argv list runs without a shell, a string by `sh -c`;
+always in a new session (its own process group), with stdin from /dev/null and its output
+in a file of which the tail is kept. Over `timeout_s` the whole group gets SIGTERM, then
+SIGKILL after KILL_GRACE_S; after any end, whatever is left in the group is killed. A clean
+worktree is removed after the attempt; one with uncommitted changes is kept and recorded.
+The result is stored as a `task` memory in the task's namespace (default: the plan's,
+`project:<repository name>`). Progress is not broadcast: every transition is journaled in the
+database (store/tasks.py), which the orchestrator and the APIs tail. A stop (`close`, or a
+`WorkStop` message for the plan) kills the running attempt's group and puts the task back to
+ready. Attempts of workers whose liveness lock is free (dead) are given back by
+`reclaim_dead_attempts`, after killing what is left of their process group.
+Must not: decide the order of tasks (the store's claims do) or read the environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from mnemosyne.config import child_environment
+from mnemosyne.coord.coordinator import CrossProcessCoordinator
+from mnemosyne.coord.identity import new_instance_id, process_start_time, this_host
+from mnemosyne.coord.liveness import InstanceLock, lock_is_held
+from mnemosyne.coord.queue import Message
+from mnemosyne.coord.root import CoordinationRoot, locate_git
+from mnemosyne.coord.worktrees import Workspace, close_workspace, open_workspace
+from mnemosyne.errors import MnemosyneError
+from mnemosyne.store.tasks import TAIL_BYTES, TaskRow, TaskStore, result_memory
+
+logger = logging.getLogger(__name__)
+
+WORK_AVAILABLE = "WorkAvailable"
+WORK_STOP = "WorkStop"
+KILL_GRACE_S = 2.0
+SAFETY_WAKE_S = 5.0  # without any message, look for work (and dead workers) this often
+
+
+def kill_group(pgid: int, signum: int = signal.SIGKILL) -> bool:
+    """Send *signum* to process group *pgid*; return False if it has no process left."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        logger.warning("cannot signal process group %d: not ours", pgid)
+        return False
+    return True
+
+
+def broadcast(coordinator: CrossProcessCoordinator, message_type: str,
+              payload: dict[str, Any]) -> None:
+    """Send a broadcast; a failure (a full disk) is logged, the work goes on."""
+    try:
+        coordinator.send_message(None, message_type, payload)
+    except MnemosyneError as error:
+        logger.warning("cannot broadcast %s: %s", message_type, error)
+
+
+def reclaim_dead_attempts(tasks: TaskStore, root: CoordinationRoot,
+                          coordinator: CrossProcessCoordinator | None = None) -> list[str]:
+    """Give back the running attempts of this host's workers that died; return 'plan/task's.
+
+    A worker is dead when its liveness lock is free. What is left of the attempt's process
+    group is killed first (its leader checked against its recorded start time).
+    """
+    given_back = []
+    host = this_host()
+    for row in tasks.running(str(root.path)):
+        if row.hostname != host or row.worker is None or lock_is_held(root.locks, row.worker):
+            continue
+        if row.run_id is not None and lock_is_held(root.locks, row.run_id):
+            continue  # its worker just took it (the attempt's lock is held)
+        if row.pid is not None and row.pid_start is not None \
+                and process_start_time(row.pid) == row.pid_start:
+            kill_group(row.pid)
+        if row.run_id is not None and tasks.release(row.plan, row.id, row.run_id,
+                                                    f"worker {row.worker} died"):
+            logger.warning("task %s/%s: worker %s is gone, the task is ready again", row.plan,
+                           row.id, row.worker)
+            given_back.append(f"{row.plan}/{row.id}")
+    if given_back and coordinator is not None:
+        broadcast(coordinator, WORK_AVAILABLE, {"plan": given_back[0].split("/")[0]})
+    return given_back
+
+
+class Attempt:
+    """One running attempt: its process, and whether it was stopped from outside."""
+
+    def __init__(self, task: TaskRow) -> None:
+        self.task = task
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stopped: str | None = None
+        self.lock = threading.Lock()
+
+    def stop(self, why: str) -> None:
+        """Kill the attempt's process group; the worker puts the task back to ready."""
+        with self.lock:
+            self.stopped = why
+            if self.process is not None:
+                kill_group(self.process.pid)
+
+
+class TaskWorker:
+    """Claims and runs tasks in a thread of this instance."""
+
+    def __init__(self, tasks: TaskStore, coordinator: CrossProcessCoordinator) -> None:
+        self.tasks = tasks
+        self.coordinator = coordinator
+        self.root = coordinator.root
+        self.instance_id = coordinator.instance_id
+        self.host = this_host()
+        self._wake = threading.Event()
+        self._closing = False
+        self._current: Attempt | None = None
+        self._guard = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="task-worker", daemon=True)
+        self._namespaces: dict[str, tuple[str, str]] = {}
+
+    def start(self) -> None:
+        """Start the worker thread; it looks for work at once."""
+        self._wake.set()
+        self._thread.start()
+
+    def wake(self, message: Message | None = None) -> None:
+        """Have the thread look for work (a WorkAvailable message arrived)."""
+        self._wake.set()
+
+    def stop_plan(self, message: Message) -> None:
+        """Stop the running attempt if it belongs to the plan a WorkStop message names."""
+        payload = message.payload if isinstance(message.payload, dict) else {}
+        with self._guard:
+            current = self._current
+        if current is not None and payload.get("plan") == current.task.plan:
+            logger.info("task %s/%s: stopped by %s", current.task.plan, current.task.id,
+                        message.from_agent)
+            current.stop(f"stopped by {message.from_agent}")
+
+    def close(self) -> None:
+        """Stop: the running attempt is killed and its task put back to ready."""
+        self._closing = True
+        with self._guard:
+            current = self._current
+        if current is not None:
+            current.stop(f"worker {self.instance_id} stopped")
+        self._wake.set()
+        if self._thread.ident is not None:
+            self._thread.join(KILL_GRACE_S + 10)
+        try:  # what this worker would have taken next goes to the others
+            if self.tasks.has_ready_work(str(self.root.path)):
+                broadcast(self.coordinator, WORK_AVAILABLE, {"plan": None})
+        except MnemosyneError as error:
+            logger.warning("cannot look for ready tasks: %s", error)
+
+    def _run(self) -> None:
+        while not self._closing:
+            woken = self._wake.wait(SAFETY_WAKE_S)
+            self._wake.clear()
+            if self._closing:
+                return
+            try:
+                if not woken:
+                    reclaim_dead_attempts(self.tasks, self.root, self.coordinator)
+                while not self._closing and self._run_one():
+                    pass
+            except Exception as error:  # noqa: BLE001 - the worker thread must not die
+                logger.error("task worker: %s: %s", type(error).__name__, error)
+
+    def _run_one(self) -> bool:
+        """Claim and run one task; return False if there was none to claim."""
+        run_id = new_instance_id()
+        lock = InstanceLock(self.root.locks, run_id)
+        lock.acquire()
+        try:
+            task = self.tasks.claim(self.instance_id, run_id, self.host, str(self.root.path))
+            if task is None:
+                return False
+            attempt = Attempt(task)
+            with self._guard:
+                self._current = attempt
+            try:
+                self._attempt(attempt, run_id)
+            finally:
+                with self._guard:
+                    self._current = None
+            return True
+        finally:
+            lock.release()
+            with contextlib.suppress(OSError):
+                os.unlink(lock.path)
+
+    def _plan_context(self, plan: str) -> tuple[str, str]:
+        if plan not in self._namespaces:
+            stored = self.tasks.plan(plan)
+            self._namespaces[plan] = (stored.base_dir, stored.namespace)
+        return self._namespaces[plan]
+
+    def _attempt(self, attempt: Attempt, run_id: str) -> None:
+        task = attempt.task
+        spec = task.spec
+        base_dir, plan_namespace = self._plan_context(task.plan)
+        namespace = spec.get("namespace") or plan_namespace
+        started = time.monotonic()
+        workspace: Workspace | None = None
+        error: str | None = None
+        exit_status: int | None = None
+        tail = ""
+        try:
+            workdir = Path(base_dir)
+            if spec.get("worktree", True) and locate_git(workdir) is not None:
+                workspace = open_workspace(self.root, run_id, workdir,
+                                           f"mnemosyne/task/{task.plan}/{task.id}")
+                workdir = workspace.workdir
+            cwd = workdir / spec["cwd"] if spec.get("cwd") else workdir
+            exit_status, tail, error = self._execute(attempt, run_id, cwd)
+        except MnemosyneError as problem:
+            error = f"cannot start: {problem.message}"
+        except OSError as problem:
+            error = f"cannot start: {problem.strerror or problem}"
+        duration = time.monotonic() - started
+        kept = None
+        if workspace is not None and not close_workspace(workspace):
+            kept = str(workspace.path)
+        success = exit_status == 0 and error is None
+        if attempt.stopped is not None and not success:  # one that had succeeded is kept
+            self.tasks.release(task.plan, task.id, run_id, attempt.stopped)
+            logger.info("task %s/%s: stopped, ready again", task.plan, task.id)
+            return
+        memory = None
+        try:
+            memory = result_memory(task, namespace, "done" if success else "failed",
+                                   exit_status=exit_status, duration_s=duration,
+                                   output_tail=tail, error=error)
+        except MnemosyneError as problem:
+            logger.warning("task %s/%s: no result memory: %s", task.plan, task.id, problem)
+        outcome = self.tasks.finish(task.plan, task.id, run_id, exit_status=exit_status,
+                                    duration_s=duration, output_tail=tail, error=error,
+                                    memory=memory, worktree_path=kept)
+        if outcome is None:
+            logger.warning("task %s/%s: taken from this worker meanwhile; result dropped",
+                           task.plan, task.id)
+            return
+        logger.info("task %s/%s: %s (exit status %s, %.3f s)%s", task.plan, task.id,
+                    outcome.state, exit_status, duration,
+                    f"; worktree {kept} kept (uncommitted changes)" if kept else "")
+        # This worker claims the next ready task itself at once: the others are woken only
+        # when there is more than that one (a fan-out, or a retry beside a new task).
+        if len(outcome.ready) + (outcome.state == "ready") > 1:
+            broadcast(self.coordinator, WORK_AVAILABLE, {"plan": task.plan})
+
+    def _execute(self, attempt: Attempt, run_id: str,
+                 cwd: Path) -> tuple[int | None, str, str | None]:
+        """Run the attempt's command; return (exit status, output tail, error)."""
+        task = attempt.task
+        spec = task.spec
+        command = spec["command"]
+        argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
+        env = child_environment({**spec.get("env", {}), "MNEMOSYNE_TASK_PLAN": task.plan,
+                                 "MNEMOSYNE_TASK_ID": task.id,
+                                 "MNEMOSYNE_TASK_ATTEMPT": str(task.attempts)})
+        timeout = spec.get("timeout_s")
+        with tempfile.TemporaryFile() as output:
+            with attempt.lock:
+                if attempt.stopped is not None:
+                    return None, "", attempt.stopped
+                try:
+                    process = subprocess.Popen(
+                        argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=output,
+                        stderr=subprocess.STDOUT, start_new_session=True)
+                except OSError as problem:
+                    return None, "", f"cannot run {argv[0]}: {problem.strerror or problem}"
+                attempt.process = process
+            try:  # only for giving the task back if this worker dies: never a reason to stop
+                self.tasks.set_process(task.plan, task.id, run_id, process.pid,
+                                       process_start_time(process.pid))
+            except MnemosyneError as problem:
+                logger.warning("task %s/%s: cannot record its process: %s", task.plan,
+                               task.id, problem)
+            error = None
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                error = f"timed out after {timeout:g} s"
+                kill_group(process.pid, signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(KILL_GRACE_S)
+            kill_group(process.pid)  # whatever is left of the group: nothing stays behind
+            process.wait()
+            output.seek(max(0, output.seek(0, os.SEEK_END) - TAIL_BYTES))
+            tail = output.read().decode("utf-8", "replace")
+        return process.returncode, tail, error
