@@ -28,9 +28,9 @@ from typing import Any
 
 from bench.common import emit, latency_summary
 from bench.recall import make_lines, make_vocabulary
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import SqliteBackend
-from mnemosyne.store.transfer import import_memories
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
+from mnemosyne.store.sqlite.transfer import import_memories
 
 STARTS = 15
 QUERIES = 300

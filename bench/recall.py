@@ -20,10 +20,11 @@ from pathlib import Path
 
 from bench.common import emit, latency_summary
 from mnemosyne.store import model
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import SqliteBackend
-from mnemosyne.store.recall import make_recall_query, recall
-from mnemosyne.store.transfer import import_memories
+from mnemosyne.store.query import make_recall_query
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
+from mnemosyne.store.sqlite.recall import recall
+from mnemosyne.store.sqlite.transfer import import_memories
 
 MEMORIES = 100_000
 VOCABULARY = 30_000

@@ -14,8 +14,8 @@ import pytest
 
 from mnemosyne.config import resolve_settings
 from mnemosyne.store import open_store
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import SqliteBackend
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
 from tests import postgres_server
 from tests.helpers import CliResult, DaemonProcess, run_git
 

@@ -2,7 +2,7 @@
 
 "ok" means the database can be written and the instance's main loop is keeping its heartbeat;
 otherwise 503 with status "degraded" and the problems found. The database check is the
-backend's `health()` (SQLite: a handful of system calls, store/writehealth.py: the file is
+backend's `health()` (SQLite: a handful of system calls, store/sqlite/writehealth.py: the file is
 still the one we opened, it, its -wal, -shm and -lock files and its directory are writable,
 the disk has room, SQLite's write lock is not held past 5 s without a commit, no write of ours
 has waited that long; PostgreSQL: a query answered within about a second), repeated at most

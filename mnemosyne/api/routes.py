@@ -30,7 +30,7 @@ from mnemosyne.api.responses import JSON_TYPE, SECURITY_HEADERS, error_body, jso
 from mnemosyne.errors import ExitCode, MnemosyneError, UsageError
 from mnemosyne.store import model
 from mnemosyne.store.backend import MemoryBackend
-from mnemosyne.store.recall import make_recall_query
+from mnemosyne.store.query import make_recall_query
 
 logger = logging.getLogger(__name__)
 

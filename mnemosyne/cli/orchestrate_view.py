@@ -2,7 +2,7 @@
 
 The progress goes to stdout: on a terminal one status line rewritten in place, with a line for
 each task that finishes or fails; otherwise plain lines (`task b: started`, `task b: done`).
-Must not: run plans (daemon/orchestrator.py does) or hold SQL (store/tasks.py does).
+Must not: run plans (daemon/orchestrator.py does) or hold SQL (store/sqlite/tasks.py does).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from mnemosyne.coord.plan import MAX_PLAN_BYTES, Plan, PlanError, load_plan, par
 from mnemosyne.daemon.orchestrator import RunOptions, summary
 from mnemosyne.errors import NotFoundError, UsageError
 from mnemosyne.store import open_store
-from mnemosyne.store.tasks import require_tasks
+from mnemosyne.store.sqlite.tasks import require_tasks
 
 COLUMNS = ("PLAN", "TASK", "STATE", "ATTEMPTS", "WORKER", "EXIT", "DURATION", "TITLE")
 

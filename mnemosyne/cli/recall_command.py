@@ -11,7 +11,7 @@ import argparse
 from mnemosyne.cli.output import add_format_flag, print_json, print_memory_lines
 from mnemosyne.config import Settings
 from mnemosyne.store import open_store
-from mnemosyne.store.recall import make_recall_query
+from mnemosyne.store.query import make_recall_query
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

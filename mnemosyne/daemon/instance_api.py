@@ -24,7 +24,7 @@ from mnemosyne.coord.root import locate_git
 from mnemosyne.daemon.dispatch import Dispatch
 from mnemosyne.daemon.loop import InstanceLoop, Watch
 from mnemosyne.store.backend import ChangeFeed, MemoryBackend
-from mnemosyne.store.tasks import tasks_in
+from mnemosyne.store.sqlite.tasks import tasks_in
 
 if TYPE_CHECKING:
     from mnemosyne.api.front import WsgiApp

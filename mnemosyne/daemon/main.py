@@ -8,7 +8,7 @@ until SIGTERM or SIGINT (exit 0), after which the instance unregisters. With `wo
 first moves there. SIGHUP re-resolves the settings as a fresh start would (flags included),
 applies what can change at run time (APPLIED_ON_RELOAD), logs which changed settings wait for
 a restart, and tells systemd RELOADING=1, then READY=1. The store keeps its WAL bounded by
-itself (store/checkpoint.py).
+itself (store/sqlite/checkpoint.py).
 Must not: parse the command line, or install signal handlers anywhere but `run`.
 """
 
@@ -39,7 +39,7 @@ from mnemosyne.errors import MnemosyneError, UsageError
 from mnemosyne.logs import set_instance_context, set_log_level
 from mnemosyne.store import open_store
 from mnemosyne.store.backend import MemoryBackend
-from mnemosyne.store.tasks import require_tasks
+from mnemosyne.store.sqlite.tasks import require_tasks
 
 logger = logging.getLogger(__name__)
 

@@ -1,13 +1,13 @@
 """Run a plan: record it, start local workers, follow the work to its end, stop cleanly.
 
 `orchestrate(settings, plan, options, report)` records the plan in the shared database
-(store/tasks.py; the same plan again, or `--resume`, takes the stored one back: done tasks are
+(store/sqlite/tasks.py; the same plan again, or `--resume`, takes the stored one back: done tasks are
 not run again), registers the orchestrator as an instance (kind `orchestrator`), starts
 `--workers N` local workers (`mnemosyne serve --accept-work` children, each a registered
 instance, ended with SIGTERM when the plan is over, and by the kernel with SIGTERM if the
 orchestrator dies) and announces the work with a `WorkAvailable` broadcast. It then sleeps on
 the database WAL's inotify watch and the signal pipe: each write wakes it, and it reports the
-task transitions journaled since (store/tasks.py `events_after`; to *report*, the command
+task transitions journaled since (store/sqlite/tasks.py `events_after`; to *report*, the command
 line's display, and as systemd's STATUS=). Once a second it gives back the tasks of dead
 workers (worker.reclaim_dead_attempts). SIGINT or SIGTERM: the plan is marked stopped (no more
 claims), a WorkStop broadcast and SIGTERM to the local workers stop the running tasks, which go
@@ -48,7 +48,7 @@ from mnemosyne.daemon.worker import (
 )
 from mnemosyne.errors import ExitCode
 from mnemosyne.store import open_store
-from mnemosyne.store.tasks import TaskStore, require_tasks
+from mnemosyne.store.sqlite.tasks import TaskStore, require_tasks
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.queue import Message
 from mnemosyne.errors import MnemosyneError
 from mnemosyne.store.backend import CHANGE_BATCH, ChangeFeed
-from mnemosyne.store.tasks import TaskStore
+from mnemosyne.store.sqlite.tasks import TaskStore
 
 TASK_EVENTS = {"running": "task_started", "done": "task_finished", "failed": "task_failed"}
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 from mnemosyne.doctor.context import Context
 from mnemosyne.doctor.findings import Finding
 from mnemosyne.errors import MnemosyneError
-from mnemosyne.store import inspection, open_store
+from mnemosyne.store import open_store
+from mnemosyne.store.sqlite import inspection
 
 NAME = "database"
 PURPOSE = "integrity, full-text index, schema version, WAL size, free space, file modes"

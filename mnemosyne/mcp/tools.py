@@ -30,7 +30,7 @@ from mnemosyne.mcp.validation import validate
 from mnemosyne.store import model
 from mnemosyne.store.backend import MemoryBackend
 from mnemosyne.store.model import Memory
-from mnemosyne.store.recall import MAX_LIMIT, make_recall_query
+from mnemosyne.store.query import MAX_LIMIT, make_recall_query
 
 logger = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from mnemosyne.coord.safefile import UntrustedFile, open_lock_file, read_untrust
 from mnemosyne.errors import MnemosyneError, UnsafeError, UsageError
 from mnemosyne.store import model
 from mnemosyne.store.backend import MemoryBackend
-from mnemosyne.store.recall import make_recall_query
+from mnemosyne.store.query import make_recall_query
 
 logger = logging.getLogger(__name__)
 

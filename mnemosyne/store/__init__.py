@@ -28,8 +28,8 @@ def open_store(settings: Settings, batch_access_counts: bool = False) -> MemoryB
         from mnemosyne.store.postgres import open_postgres_backend  # noqa: PLC0415
 
         return open_postgres_backend(url, settings)
-    from mnemosyne.store.database import Database  # noqa: PLC0415 - keep `import store` light
-    from mnemosyne.store.memories import SqliteBackend  # noqa: PLC0415
+    from mnemosyne.store.sqlite.backend import SqliteBackend  # noqa: PLC0415
+    from mnemosyne.store.sqlite.database import Database  # noqa: PLC0415 - keep `import store` light
 
     path = settings.db_path
     assert path is not None  # config normalises every SQLite form to a path

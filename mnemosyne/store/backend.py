@@ -1,7 +1,7 @@
 """The engine-neutral store interface every caller outside the store uses.
 
 `MemoryBackend` is what the CLI, the daemon, the API, MCP, workflows and the doctor call;
-SQLite (`memories.SqliteBackend`, the default) and PostgreSQL (`postgres.PostgresBackend`)
+SQLite (`sqlite.backend.SqliteBackend`, the default) and PostgreSQL (`postgres.PostgresBackend`)
 implement it with the same behaviour, so a caller never sends SQL nor looks at a file.
 `ChangeFeed` is the cursor into the change journal the daemon waits on; `DatabaseHealth` is
 what `health()` answers (the /health endpoint, the watchdog and the doctor read it).
@@ -14,15 +14,34 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 CHANGE_BATCH = 1000  # most changes one ChangeFeed.poll returns
+PREVIEW_CHARS = 160  # how much of a memory's content a change event carries
 
 if TYPE_CHECKING:
-    from mnemosyne.store.changes import Change
     from mnemosyne.store.model import Link, Memory
-    from mnemosyne.store.recall import RecallHit, RecallQuery
-    from mnemosyne.store.transfer import ImportReport
+    from mnemosyne.store.query import RecallHit, RecallQuery
+    from mnemosyne.store.records import ImportReport
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One journal entry; the memory's details are None once it is gone."""
+
+    seq: int
+    op: str  # stored, updated or deleted
+    memory_id: str
+    namespace: str
+    memory_type: str | None
+    importance: int | None
+    preview: str | None
+
+    def to_event_data(self) -> dict[str, Any]:
+        """Return the event payload (no field names shared with the event envelope)."""
+        return {"memory_id": self.memory_id, "namespace": self.namespace,
+                "memory_type": self.memory_type, "importance": self.importance,
+                "preview": self.preview, "change_seq": self.seq}
 
 
 @dataclasses.dataclass(frozen=True)

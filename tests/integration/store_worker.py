@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from mnemosyne.errors import MnemosyneError
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import SqliteBackend
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
 
 
 def main() -> None:

@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from mnemosyne.store import migrations
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import SqliteBackend
+from mnemosyne.store.sqlite import migrations
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
 
 WORKER = Path(__file__).with_name("store_worker.py")
 

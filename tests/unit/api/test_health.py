@@ -8,8 +8,8 @@ import time
 from mnemosyne import __version__
 from mnemosyne.api.events import EventHub
 from mnemosyne.api.health import ANSWER_REUSE_S, DatabaseProbe, HealthEndpoint
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import SqliteBackend
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
 from tests.helpers import SseClient, http_request
 
 

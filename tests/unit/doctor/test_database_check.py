@@ -3,8 +3,8 @@ import os
 from mnemosyne.config import resolve_settings
 from mnemosyne.doctor import database_check
 from mnemosyne.doctor.context import Context, Run
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import SqliteBackend
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
 
 
 def context(tmp_path, fix=False):

@@ -3,9 +3,10 @@ import time
 
 from mnemosyne.errors import UnavailableError
 from mnemosyne.store.access import AccessBatcher
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import SqliteBackend
-from mnemosyne.store.recall import make_recall_query, recall
+from mnemosyne.store.query import make_recall_query
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
+from mnemosyne.store.sqlite.recall import recall
 
 
 def test_batched_counts_reach_the_database_in_one_write_and_at_close(tmp_path):

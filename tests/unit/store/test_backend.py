@@ -10,8 +10,8 @@ import pytest
 from mnemosyne.config import resolve_settings
 from mnemosyne.store import open_store
 from mnemosyne.store.backend import ChangeFeed, DatabaseHealth, MemoryBackend
-from mnemosyne.store.memories import SqliteBackend
-from mnemosyne.store.recall import make_recall_query
+from mnemosyne.store.query import make_recall_query
+from mnemosyne.store.sqlite.backend import SqliteBackend
 
 INTERFACE = [name for name in vars(MemoryBackend) if not name.startswith("_")]
 

@@ -9,7 +9,7 @@ from mnemosyne.errors import MnemosyneError
 from mnemosyne.store import copy as copy_module
 from mnemosyne.store.copy import copy_store
 from mnemosyne.store.postgres import open_postgres_backend
-from mnemosyne.store.transfer import export_memories, import_memories
+from mnemosyne.store.sqlite.transfer import export_memories, import_memories
 
 SETTINGS = types.SimpleNamespace(write_deadline_s=10.0, max_content_bytes=65536)
 

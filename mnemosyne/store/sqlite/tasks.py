@@ -28,9 +28,9 @@ import apsw
 
 from mnemosyne.errors import NotFoundError, UsageError
 from mnemosyne.store import model
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import SqliteBackend, insert_memory
 from mnemosyne.store.model import Memory
+from mnemosyne.store.sqlite.backend import SqliteBackend, insert_memory
+from mnemosyne.store.sqlite.database import Database
 
 STATES = ("pending", "ready", "running", "done", "failed", "skipped")
 FINAL_STATES = ("done", "failed", "skipped")

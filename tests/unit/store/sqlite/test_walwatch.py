@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import select
 
-from mnemosyne.store.walwatch import WalWatch
+from mnemosyne.store.sqlite.walwatch import WalWatch
 
 
 def test_a_write_to_the_wal_wakes_the_watch_and_others_do_not(tmp_path):

@@ -8,39 +8,18 @@ Must not: decide what to do with a change (the daemon publishes events).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Any
 
 import apsw
 
-from mnemosyne.store.backend import CHANGE_BATCH
-from mnemosyne.store.database import Database
-from mnemosyne.store.walwatch import WalWatch
+from mnemosyne.store.backend import CHANGE_BATCH, PREVIEW_CHARS, Change
+from mnemosyne.store.sqlite.database import Database
+from mnemosyne.store.sqlite.walwatch import WalWatch
 
 logger = logging.getLogger(__name__)
 
-PREVIEW_CHARS = 160
 BATCH = CHANGE_BATCH
-
-
-@dataclasses.dataclass(frozen=True)
-class Change:
-    """One journal entry; the memory's details are None once it is gone."""
-
-    seq: int
-    op: str  # stored, updated or deleted
-    memory_id: str
-    namespace: str
-    memory_type: str | None
-    importance: int | None
-    preview: str | None
-
-    def to_event_data(self) -> dict[str, Any]:
-        """Return the event payload (no field names shared with the event envelope)."""
-        return {"memory_id": self.memory_id, "namespace": self.namespace,
-                "memory_type": self.memory_type, "importance": self.importance,
-                "preview": self.preview, "change_seq": self.seq}
 
 
 class ChangeFeed:

@@ -19,18 +19,15 @@ from mnemosyne.errors import MnemosyneError, NotFoundError, UsageError
 from mnemosyne.store import model
 from mnemosyne.store.access import AccessBatcher
 from mnemosyne.store.backend import DatabaseHealth
-from mnemosyne.store.database import Database
-from mnemosyne.store.model import Link, Memory
+from mnemosyne.store.model import MEMORY_COLUMNS, MIN_ID_PREFIX, Link, Memory
+from mnemosyne.store.sqlite.database import Database
 
 if TYPE_CHECKING:
-    from mnemosyne.store.changes import ChangeFeed
-    from mnemosyne.store.recall import RecallHit, RecallQuery
-    from mnemosyne.store.transfer import ImportReport
-    from mnemosyne.store.writehealth import WriteHealth
+    from mnemosyne.store.query import RecallHit, RecallQuery
+    from mnemosyne.store.records import ImportReport
+    from mnemosyne.store.sqlite.changes import ChangeFeed
+    from mnemosyne.store.sqlite.writehealth import WriteHealth
 
-MEMORY_COLUMNS = ("id, namespace, content, summary, memory_type, importance, tags, created_at, "
-                  "updated_at, access_count, last_accessed_at, archived, superseded_by")
-MIN_ID_PREFIX = 4
 
 
 def memory_from_row(row: Sequence[Any]) -> Memory:
@@ -117,17 +114,17 @@ class SqliteBackend:
         return f"sqlite://{self.database.path.absolute()}"
 
     def recall(self, query: RecallQuery, count_access: bool = True) -> list[RecallHit]:
-        """Return the best memories for *query*, best first (store/recall.py's ranking).
+        """Return the best memories for *query*, best first (store/sqlite/recall.py's ranking).
 
         Raises UsageError for a bad query, UnavailableError if the database fails.
         """
-        from mnemosyne.store.recall import recall  # noqa: PLC0415 - recall.py imports us
+        from mnemosyne.store.sqlite.recall import recall  # noqa: PLC0415 - recall.py imports us
 
         return recall(self, query, count_access)
 
     def export(self, output: IO[str], namespace: str | None = None) -> int:
         """Write every memory (of *namespace*) as JSON Lines; return how many were written."""
-        from mnemosyne.store.transfer import export_memories  # noqa: PLC0415 - imports us
+        from mnemosyne.store.sqlite.transfer import export_memories  # noqa: PLC0415 - imports us
 
         return export_memories(self, output, namespace)
 
@@ -137,7 +134,7 @@ class SqliteBackend:
 
         Raises UsageError naming the first bad line unless *continue_on_error*.
         """
-        from mnemosyne.store.transfer import import_memories  # noqa: PLC0415 - imports us
+        from mnemosyne.store.sqlite.transfer import import_memories  # noqa: PLC0415 - imports us
 
         return import_memories(self, lines, replace, continue_on_error)
 
@@ -146,8 +143,8 @@ class SqliteBackend:
 
         Raises UnavailableError if the journal cannot be read.
         """
-        from mnemosyne.store.changes import ChangeFeed  # noqa: PLC0415
-        from mnemosyne.store.walwatch import WalWatch  # noqa: PLC0415
+        from mnemosyne.store.sqlite.changes import ChangeFeed  # noqa: PLC0415
+        from mnemosyne.store.sqlite.walwatch import WalWatch  # noqa: PLC0415
 
         # The watch before the cursor: a commit after the cursor is read always leaves an
         # inotify event behind, so none falls between the two.

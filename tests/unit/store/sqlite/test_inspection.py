@@ -10,18 +10,18 @@ import apsw
 import pytest
 
 from mnemosyne.errors import UnavailableError
-from mnemosyne.store import inspection
-from mnemosyne.store.database import Database
-from mnemosyne.store.inspection import (
+from mnemosyne.store.sqlite import inspection
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
+from mnemosyne.store.sqlite.inspection import (
     WAL_LIMIT_BYTES,
     checkpoint_wal,
     fix_modes,
     inspect_database,
 )
-from mnemosyne.store.memories import SqliteBackend
-from mnemosyne.store.migrations import LATEST_VERSION
-from mnemosyne.store.transactions import WriterLock
-from mnemosyne.store.transfer import import_memories
+from mnemosyne.store.sqlite.migrations import LATEST_VERSION
+from mnemosyne.store.sqlite.transactions import WriterLock
+from mnemosyne.store.sqlite.transfer import import_memories
 from tests.helpers import small_tmpfs
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -330,8 +330,8 @@ def test_free_space_fact_reports_the_file_system(tmp_path):
 
 WRITER = textwrap.dedent("""
     import sys, pathlib
-    from mnemosyne.store.database import Database
-    from mnemosyne.store.memories import SqliteBackend
+    from mnemosyne.store.sqlite.database import Database
+    from mnemosyne.store.sqlite.backend import SqliteBackend
     path, stop, name = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
     store = SqliteBackend(Database.open(path))
     count = 0
