@@ -1,13 +1,13 @@
 """Run a plan: record it, start local workers, follow the work to its end, stop cleanly.
 
 `orchestrate(settings, plan, options, report)` records the plan in the shared database
-(store/tasks.py; the same plan again, or `--resume`, takes the stored one back: done tasks are
+(store/sqlite/tasks.py; the same plan again, or `--resume`, takes the stored one back: done tasks are
 not run again), registers the orchestrator as an instance (kind `orchestrator`), starts
 `--workers N` local workers (`mnemosyne serve --accept-work` children, each a registered
 instance, ended with SIGTERM when the plan is over, and by the kernel with SIGTERM if the
 orchestrator dies) and announces the work with a `WorkAvailable` broadcast. It then sleeps on
 the database WAL's inotify watch and the signal pipe: each write wakes it, and it reports the
-task transitions journaled since (store/tasks.py `events_after`; to *report*, the command
+task transitions journaled since (store/sqlite/tasks.py `events_after`; to *report*, the command
 line's display, and as systemd's STATUS=). Once a second it gives back the tasks of dead
 workers (worker.reclaim_dead_attempts). SIGINT or SIGTERM: the plan is marked stopped (no more
 claims), a WorkStop broadcast and SIGTERM to the local workers stop the running tasks, which go
@@ -47,8 +47,8 @@ from mnemosyne.daemon.worker import (
     reclaim_dead_attempts,
 )
 from mnemosyne.errors import ExitCode
-from mnemosyne.store import open_memory_store
-from mnemosyne.store.tasks import TaskStore
+from mnemosyne.store import open_store
+from mnemosyne.store.sqlite.tasks import TaskStore, require_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +130,8 @@ def orchestrate(settings: Settings, plan: Plan, options: RunOptions, report: Rep
     signals.install((signal.SIGINT, signal.SIGTERM))
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        with open_memory_store(settings) as store:
-            tasks = TaskStore(store.database)
+        with open_store(settings) as store:
+            tasks = require_tasks(store)
             coordinator = make_coordinator(settings, new_instance_id(), start)
             stored, created = tasks.put_plan(plan.to_dict(), str(start),
                                              project_namespace(start), options.max_concurrent,

@@ -1,6 +1,6 @@
 """Run the tasks of orchestrated plans in this instance (`serve --accept-work`).
 
-A `TaskWorker` has one thread that claims a ready task (store/tasks.py: atomically, so no two
+A `TaskWorker` has one thread that claims a ready task (store/sqlite/tasks.py: atomically, so no two
 workers run the same task), runs it and records the end, then claims the next; it sleeps when
 there is nothing to claim and is woken by a `WorkAvailable` message (registered on the daemon's
 dispatch), so in the normal path nobody polls. A task runs in its own worktree on its own
@@ -14,7 +14,7 @@ SIGKILL after KILL_GRACE_S; after any end, whatever is left in the group is kill
 worktree is removed after the attempt; one with uncommitted changes is kept and recorded.
 The result is stored as a `task` memory in the task's namespace (default: the plan's,
 `project:<repository name>`). Progress is not broadcast: every transition is journaled in the
-database (store/tasks.py), which the orchestrator and the APIs tail. A stop (`close`, or a
+database (store/sqlite/tasks.py), which the orchestrator and the APIs tail. A stop (`close`, or a
 `WorkStop` message for the plan) kills the running attempt's group and puts the task back to
 ready. Attempts of workers whose liveness lock is free (dead) are given back by
 `reclaim_dead_attempts`, after killing what is left of their process group.
@@ -42,7 +42,7 @@ from mnemosyne.coord.queue import Message
 from mnemosyne.coord.root import CoordinationRoot, locate_git
 from mnemosyne.coord.worktrees import Workspace, close_workspace, open_workspace
 from mnemosyne.errors import MnemosyneError
-from mnemosyne.store.tasks import TAIL_BYTES, TaskRow, TaskStore, result_memory
+from mnemosyne.store.sqlite.tasks import TAIL_BYTES, TaskRow, TaskStore, result_memory
 
 logger = logging.getLogger(__name__)
 

@@ -17,6 +17,11 @@ from typing import Any
 
 from mnemosyne.errors import UsageError
 
+# The columns of a stored memory, in the export's order, in both engines.
+MEMORY_COLUMNS = ("id, namespace, content, summary, memory_type, importance, tags, created_at, "
+                  "updated_at, access_count, last_accessed_at, archived, superseded_by")
+MIN_ID_PREFIX = 4  # the shortest id prefix `show` and friends accept
+
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 NAMESPACE_RE = re.compile(rf"global|project:{NAME_PATTERN}|session:{NAME_PATTERN}:{NAME_PATTERN}")
 NAMESPACE_FORMS = "global, project:NAME or session:PROJECT:ID (NAME: letters, digits, . _ -)"

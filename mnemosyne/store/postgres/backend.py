@@ -1,6 +1,6 @@
 """The PostgreSQL store: every MemoryBackend operation on a PostgreSQL server.
 
-Behaves as the SQLite store (mnemosyne/store/memories.py, recall.py, transfer.py, changes.py):
+Behaves as the SQLite store (mnemosyne/store/sqlite/backend.py, recall.py, transfer.py, changes.py):
 the same validation before any statement, strict namespaces, id prefixes, links and
 supersession, access counts, the export bytes and the change events. Writes are retried by
 connection.py, so each one here is idempotent: a memory is inserted by its id with ON CONFLICT
@@ -22,8 +22,8 @@ from psycopg.types.json import Jsonb
 
 from mnemosyne.errors import MnemosyneError, NotFoundError, UsageError
 from mnemosyne.store import model
-from mnemosyne.store.memories import MEMORY_COLUMNS, MIN_ID_PREFIX
-from mnemosyne.store.model import Link, Memory
+from mnemosyne.store.backend import DatabaseHealth
+from mnemosyne.store.model import MEMORY_COLUMNS, MIN_ID_PREFIX, Link, Memory
 from mnemosyne.store.postgres import recall as recall_sql
 from mnemosyne.store.postgres import transfer
 from mnemosyne.store.postgres.changes import PostgresChangeFeed
@@ -35,23 +35,13 @@ from mnemosyne.store.postgres.rows import (
     memory_parameters,
     reject_nul,
 )
-from mnemosyne.store.recall import RecallHit, RecallQuery
-from mnemosyne.store.transfer import ImportReport
+from mnemosyne.store.query import RecallHit, RecallQuery
+from mnemosyne.store.records import ImportReport
 
 logger = logging.getLogger(__name__)
 
 SAME_MEMORY_FIELDS = ("id", "namespace", "content", "summary", "memory_type", "importance",
                       "tags", "created_at")
-
-
-@dataclasses.dataclass(frozen=True)
-class DatabaseHealth:
-    """Whether the database answers (the contract's mnemosyne.store.backend.DatabaseHealth)."""
-
-    ok: bool
-    detail: str
-    writer_active: bool = False
-    oldest_write_s: float = 0.0
 
 
 class PostgresBackend:

@@ -13,7 +13,7 @@ from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.identity import process_start_time, this_host
 from mnemosyne.coord.root import prepare_root
 from mnemosyne.daemon.worker import TaskWorker, kill_group, reclaim_dead_attempts
-from mnemosyne.store.tasks import TaskStore
+from mnemosyne.store.sqlite.tasks import TaskStore
 
 KEY = b"k"
 

@@ -11,6 +11,8 @@ dead worker); an attempt that ended after its task was taken from it changes not
 Task states: pending -> ready -> running -> done | failed | skipped (and running -> ready).
 Every transition is journaled by a trigger (`task_log`: `events_after`), for the progress
 display and the API's task events.
+Plans live in the SQLite database only: `tasks_in(store)` is None and `require_tasks(store)`
+refuses (exit 2) for a PostgreSQL store.
 Must not: run tasks, or decide who is dead (the daemon and the orchestrator do).
 """
 
@@ -26,9 +28,9 @@ import apsw
 
 from mnemosyne.errors import NotFoundError, UsageError
 from mnemosyne.store import model
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import insert_memory
 from mnemosyne.store.model import Memory
+from mnemosyne.store.sqlite.backend import SqliteBackend, insert_memory
+from mnemosyne.store.sqlite.database import Database
 
 STATES = ("pending", "ready", "running", "done", "failed", "skipped")
 FINAL_STATES = ("done", "failed", "skipped")
@@ -131,6 +133,27 @@ def _plan(row: Sequence[Any]) -> PlanRow:
     values = list(row)
     values[1] = json.loads(values[1])
     return PlanRow(*values)
+
+
+POSTGRES_REFUSAL = ("orchestrated plans need the embedded SQLite database; with a PostgreSQL "
+                    "database_url, run orchestrate and --accept-work instances on a SQLite "
+                    "database (--db PATH)")
+
+
+def tasks_in(store: object) -> TaskStore | None:
+    """Return the orchestration tables of *store*'s database; None for a PostgreSQL store."""
+    return TaskStore(store.database) if isinstance(store, SqliteBackend) else None
+
+
+def require_tasks(store: object) -> TaskStore:
+    """Return the orchestration tables of *store*'s database.
+
+    Raises UsageError (one line) for a PostgreSQL store: plans live in SQLite only.
+    """
+    tasks = tasks_in(store)
+    if tasks is None:
+        raise UsageError(POSTGRES_REFUSAL)
+    return tasks
 
 
 class TaskStore:

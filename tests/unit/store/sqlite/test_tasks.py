@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from mnemosyne.errors import NotFoundError, UsageError
-from mnemosyne.store.database import Database
-from mnemosyne.store.tasks import TaskStore, result_memory
+from mnemosyne.store.sqlite.database import Database
+from mnemosyne.store.sqlite.tasks import TaskStore, result_memory
 
 
 def definition(name="p", retries=0):
