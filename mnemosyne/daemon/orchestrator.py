@@ -1,8 +1,8 @@
 """Run a plan: record it, start local workers, follow the work to its end, stop cleanly.
 
 `orchestrate(settings, plan, options, report)` records the plan in the shared database
-(store/sqlite/tasks.py; the same plan again, or `--resume`, takes the stored one back: done tasks are
-not run again), registers the orchestrator as an instance (kind `orchestrator`), starts
+(store/sqlite/tasks.py; the same plan again, or `--resume`, takes the stored one back: done
+tasks are not run again), registers the orchestrator as an instance (kind `orchestrator`), starts
 `--workers N` local workers (`mnemosyne serve --accept-work` children, each a registered
 instance, ended with SIGTERM when the plan is over, and by the kernel with SIGTERM if the
 orchestrator dies) and announces the work with a `WorkAvailable` broadcast. It then sleeps on
