@@ -304,14 +304,14 @@ def measure_health_under_slowloris(instance: Instance) -> dict:
 
 def measure_event_delivery(instance: Instance) -> dict:
     from mnemosyne.config import resolve_settings  # noqa: PLC0415
-    from mnemosyne.store import open_memory_store  # noqa: PLC0415
+    from mnemosyne.store import open_store  # noqa: PLC0415
 
     arrivals: dict[str, float] = {}
     reader = SseReader(instance.url, instance.token, arrivals)
     settings = resolve_settings({"db_path": instance.env["MNEMOSYNE_DB_PATH"]},
                                 environ={"XDG_CONFIG_HOME": str(instance.directory)})
     written: dict[str, float] = {}
-    with open_memory_store(settings) as store:
+    with open_store(settings) as store:
         time.sleep(0.3)
         for index in range(EVENTS):
             memory = store.remember(f"delivery probe {index}")

@@ -179,13 +179,13 @@ def measure_cleanup(directory: Path) -> dict:
 
 def measure_report_on_big_database(directory: Path) -> dict:
     from bench.recall import MEMORIES, make_lines, make_vocabulary  # noqa: PLC0415
-    from mnemosyne.store.database import Database  # noqa: PLC0415
-    from mnemosyne.store.memories import MemoryStore  # noqa: PLC0415
-    from mnemosyne.store.transfer import import_memories  # noqa: PLC0415
+    from mnemosyne.store.sqlite.backend import SqliteBackend  # noqa: PLC0415
+    from mnemosyne.store.sqlite.database import Database  # noqa: PLC0415
+    from mnemosyne.store.sqlite.transfer import import_memories  # noqa: PLC0415
 
     rng = random.Random(20261204)
     database = Database.open(directory / "m.db")
-    import_memories(MemoryStore(database), make_lines(rng, make_vocabulary(rng)))
+    import_memories(SqliteBackend(database), make_lines(rng, make_vocabulary(rng)))
     database.close()
     env = environment(directory)
     plain = directory / "plain"

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from bench.common import emit, latency_summary, percentile
 from bench.recall import MEMORIES, make_lines, make_vocabulary
-from mnemosyne.store.database import Database
-from mnemosyne.store.inspection import inspect_database
-from mnemosyne.store.memories import MemoryStore
-from mnemosyne.store.transfer import import_memories
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
+from mnemosyne.store.sqlite.inspection import inspect_database
+from mnemosyne.store.sqlite.transfer import import_memories
 
 RUNS = 5
 
@@ -31,7 +31,7 @@ def main() -> None:
     lines = make_lines(rng, make_vocabulary(rng))
     with tempfile.TemporaryDirectory(prefix="mnemosyne-bench-") as directory:
         path = Path(directory) / "doctor.db"
-        store = MemoryStore(Database.open(path))
+        store = SqliteBackend(Database.open(path))
         report = import_memories(store, lines)
         store.close()
         assert report.imported == MEMORIES, report

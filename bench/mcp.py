@@ -28,9 +28,9 @@ from typing import Any
 
 from bench.common import emit, latency_summary
 from bench.recall import make_lines, make_vocabulary
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import MemoryStore
-from mnemosyne.store.transfer import import_memories
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
+from mnemosyne.store.sqlite.transfer import import_memories
 
 STARTS = 15
 QUERIES = 300
@@ -177,7 +177,7 @@ def main() -> None:
         db = directory / "mcp.db"
         starts = time_starts(directory / "empty.db", env, directory)
         database = Database.open(db)
-        report = import_memories(MemoryStore(database), make_lines(rng, vocabulary))
+        report = import_memories(SqliteBackend(database), make_lines(rng, vocabulary))
         database.close()
         queries = [rng.choice(vocabulary[5000:]) if kind == 0 else
                    rng.choice(vocabulary[:50]) if kind == 1 else

@@ -6,9 +6,13 @@ root (200 tasks). Each task is the same no-op for both runners: bash writing
 same way from inside the tasks:
 - throughput: tasks / (last end - first start);
 - dependency-to-start delay: for each task with dependencies, its start minus the moment it
-  could start: the latest end of its dependencies, or later the first moment one of the 4
-  workers was free (p50, p99): what the runner adds between a task and the next, without the
-  queueing that any runner with 4 workers has; and the same for the chain's edges alone.
+  could start: the latest end of its dependencies, or later the moment a worker became free
+  for it (p50, p99): what the runner adds between a task and the next, without the queueing
+  that any runner with 4 workers has; and the same for the chain's edges alone. "A worker free
+  for it" follows the runner's own order: the tasks that started before it had the slots
+  first, so with n of them, the slot it took was freed by the (n-3)-th of their ends (in time
+  order). (The first version of this benchmark counted only the tasks running at a moment,
+  so a fan-out's last task, queued behind 99 others, was charged ~0.4 s of queueing.)
 mnemosyne: `mnemosyne orchestrate --plan P --workers 4 --worktree`-less tasks (`worktree:
 false`, outside a repository), in a private root and database; its wall time (start-up of the
 orchestrator and its 4 workers included) is reported too. make: `make -j4` on a Makefile
@@ -53,17 +57,17 @@ def step(stamps: Path, name: str) -> str:
 
 
 def startable(name: str, ready: float, start: dict[str, float], end: dict[str, float]) -> float:
-    """Return when *name* could start: its dependencies ended and one of the workers was free.
+    """Return when *name* could start: its dependencies ended and a worker was free for it.
 
     With more ready tasks than workers a task waits for a worker whichever the runner: that
-    queueing is not the runner's delay, so the clock starts when fewer than WORKERS other
-    tasks were running (at *ready*, or at the first end after it).
+    queueing is not the runner's delay. The tasks that started before *name* took the workers
+    first; with n of them, the worker *name* got was freed by the (n - WORKERS + 1)-th of their
+    ends, in time order (none needed while n < WORKERS).
     """
-    others = [(start[other], end[other]) for other in start if other != name]
-    for moment in [ready, *sorted(e for _, e in others if e > ready)]:
-        if sum(1 for s, e in others if s <= moment < e) < WORKERS:
-            return moment
-    return ready
+    earlier = sorted(end[other] for other in start
+                     if other != name and start[other] < start[name])
+    freed = earlier[len(earlier) - WORKERS] if len(earlier) >= WORKERS else ready
+    return max(ready, freed)
 
 
 def figures(edges: dict[str, list[str]], stamps: Path) -> dict[str, object]:

@@ -83,7 +83,7 @@ def run_recall(url: str) -> dict:
     """Import the 100,000 memories of bench/recall.py and time its query mix."""
     from bench import recall as sqlite_bench  # noqa: PLC0415
     from mnemosyne.store.postgres import open_postgres_backend  # noqa: PLC0415
-    from mnemosyne.store.recall import make_recall_query  # noqa: PLC0415
+    from mnemosyne.store.query import make_recall_query  # noqa: PLC0415
 
     rng = random.Random(20261128)
     vocabulary = sqlite_bench.make_vocabulary(rng)

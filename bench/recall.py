@@ -20,10 +20,11 @@ from pathlib import Path
 
 from bench.common import emit, latency_summary
 from mnemosyne.store import model
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import MemoryStore
-from mnemosyne.store.recall import make_recall_query, recall
-from mnemosyne.store.transfer import import_memories
+from mnemosyne.store.query import make_recall_query
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
+from mnemosyne.store.sqlite.recall import recall
+from mnemosyne.store.sqlite.transfer import import_memories
 
 MEMORIES = 100_000
 VOCABULARY = 30_000
@@ -60,7 +61,7 @@ def make_lines(rng: random.Random, vocabulary: list[str]) -> list[str]:
     return lines
 
 
-def time_recalls(store: MemoryStore, queries: list[str],
+def time_recalls(store: SqliteBackend, queries: list[str],
                  namespace: str | None = None) -> list[float]:
     """Return the wall time of one recall per query (in *namespace*, or in all of them)."""
     timings = []
@@ -79,7 +80,7 @@ def main() -> None:
     lines = make_lines(rng, vocabulary)
     with tempfile.TemporaryDirectory(prefix="mnemosyne-bench-") as directory:
         database = Database.open(Path(directory) / "recall.db")
-        store = MemoryStore(database)
+        store = SqliteBackend(database)
         began = time.perf_counter()
         report = import_memories(store, lines)
         import_seconds = time.perf_counter() - began

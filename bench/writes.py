@@ -22,10 +22,10 @@ WRITER_COUNTS = (1, 8, 16)
 
 def writer(db_path: str, start_at: float, duration: float, index: int) -> None:
     """Run in a child process: write until the window closes, print latencies as JSON."""
-    from mnemosyne.store.database import Database  # noqa: PLC0415
-    from mnemosyne.store.memories import MemoryStore  # noqa: PLC0415
+    from mnemosyne.store.sqlite.backend import SqliteBackend  # noqa: PLC0415
+    from mnemosyne.store.sqlite.database import Database  # noqa: PLC0415
 
-    store = MemoryStore(Database.open(Path(db_path)))
+    store = SqliteBackend(Database.open(Path(db_path)))
     time.sleep(max(0.0, start_at - time.time()))
     latencies, errors = [], 0
     end = time.monotonic() + duration
@@ -46,7 +46,7 @@ def run_writers(processes: int, directory: Path) -> dict:
     """Run *processes* writers against one fresh database; return their combined figures."""
     directory.mkdir(parents=True, exist_ok=True)
     db_path = directory / f"writes-{processes}.db"
-    from mnemosyne.store.database import Database  # noqa: PLC0415
+    from mnemosyne.store.sqlite.database import Database  # noqa: PLC0415
 
     Database.open(db_path).close()
     start_at = time.time() + 1.0 + processes * 0.05

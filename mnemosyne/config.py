@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import stat
 import tomllib
 from collections.abc import Callable, Mapping
@@ -23,7 +24,10 @@ from typing import Any
 from mnemosyne.errors import UsageError
 
 APP_NAME = "mnemosyne"
-DATABASE_URL_SCHEMES = "a plain path, or sqlite:///ABSOLUTE/PATH"
+DATABASE_URL_SCHEMES = ("a plain path, sqlite:///ABSOLUTE/PATH, postgresql://... or "
+                        "postgres://...")
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+LEGACY_NAMES = {"db_path": "database_url"}  # config file keys and flags of earlier versions
 API_TOKEN_FILE_NAME = "api-token"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -83,20 +87,40 @@ def _optional_path(raw: Any) -> Path | None:
     return None if raw is None else _path(raw)
 
 
-def parse_database_url(raw: Any) -> Path:
-    """Turn a DATABASE_URL (a plain path or `sqlite:///abs/path`) into an absolute path.
+def parse_database_url(raw: Any) -> str:
+    """Normalise a database URL: a plain path or `sqlite:///abs/path` becomes an absolute path.
 
+    `postgresql://...` and `postgres://...` are kept as given (libpq reads them).
     Raises ValueError if the URL has another scheme, or a sqlite URL is not absolute.
     """
     text = str(raw).strip()
     if "://" not in text:
-        return _path(text)
+        return str(_path(text))
     scheme, _, rest = text.partition("://")
+    if scheme.lower() in POSTGRES_SCHEMES:
+        return text
     if scheme.lower() != "sqlite":
         raise ValueError(f"unsupported scheme {scheme!r}: use {DATABASE_URL_SCHEMES}")
     if not rest.startswith("/") or rest == "/":
-        raise ValueError(f"{text!r} is not absolute: use {DATABASE_URL_SCHEMES}")
-    return Path(rest)
+        raise ValueError(f"{redact_url(text)!r} is not absolute: use {DATABASE_URL_SCHEMES}")
+    return rest
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """Return the SQLite file a normalised *database_url* names, or None for another engine."""
+    return None if "://" in database_url else Path(database_url)
+
+
+def redact_url(url: str) -> str:
+    """Return *url* with any password replaced by `***` (also `password=` parameters)."""
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        authority, slash, tail = rest.partition("/")
+        user, at, host = authority.rpartition("@")
+        if at and ":" in user:
+            user = user.split(":", 1)[0] + ":***"
+        rest = f"{user}{at}{host}{slash}{tail}"
+    return re.sub(r"(password=)[^&\s]*", r"\1***", f"{scheme}{sep}{rest}", flags=re.IGNORECASE)
 
 
 def parse_host_port(raw: Any) -> tuple[str, int]:
@@ -166,8 +190,8 @@ def _xdg_directory(environ: Mapping[str, str], variable: str, fallback: str) -> 
     return Path(getattr(platformdirs, fallback)(APP_NAME))
 
 
-def _default_db_path(environ: Mapping[str, str]) -> Path:
-    return _xdg_directory(environ, "XDG_DATA_HOME", "user_data_dir") / "mnemosyne.db"
+def _default_database_url(environ: Mapping[str, str]) -> str:
+    return str(_xdg_directory(environ, "XDG_DATA_HOME", "user_data_dir") / "mnemosyne.db")
 
 
 def default_config_path(environ: Mapping[str, str]) -> Path:
@@ -176,8 +200,8 @@ def default_config_path(environ: Mapping[str, str]) -> Path:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("db_path", _default_db_path, _path,
-            "SQLite database file shared by every instance",
+    Setting("database_url", _default_database_url, parse_database_url,
+            "the shared database: a SQLite file (path or sqlite:///PATH) or postgresql://...",
             env=("MNEMOSYNE_DB_PATH", "DATABASE_URL"),
             shown_default="~/.local/share/mnemosyne/mnemosyne.db"),
     Setting("log_level", lambda _: "info", _log_level,
@@ -260,7 +284,7 @@ ENV_PARSERS: dict[str, Callable[[Any], Any]] = {"DATABASE_URL": parse_database_u
 class Settings:
     """Every resolved setting, plus where each came from (`flag`, `env:NAME`, `file`, `default`)."""
 
-    db_path: Path
+    database_url: str
     log_level: str
     busy_timeout_ms: int
     write_deadline_s: float
@@ -292,6 +316,11 @@ class Settings:
     problems: tuple[str, ...] = ()  # what lenient resolution ignored (doctor reports it)
 
     @property
+    def db_path(self) -> Path | None:
+        """Return the SQLite database file, or None when the database is PostgreSQL."""
+        return sqlite_path(self.database_url)
+
+    @property
     def api_token_path(self) -> Path:
         """Return the user's API token file (used when api_token is not set)."""
         return self.config_dir / API_TOKEN_FILE_NAME
@@ -303,6 +332,8 @@ class Settings:
             value = getattr(self, setting.name)
             if setting.secret and value is not None:
                 value = "********"
+            elif setting.name == "database_url":
+                value = redact_url(value)
             elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, tuple):
@@ -332,6 +363,7 @@ def _read_config_file(path: Path, explicit: bool) -> dict[str, Any]:
         raise ConfigError(str(path), [error.strerror or str(error)]) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(str(path), [f"not valid TOML: {error}"]) from None
+    data = {LEGACY_NAMES.get(key, key): value for key, value in data.items()}
     unknown = sorted(set(data) - set(SETTINGS_BY_NAME))
     if unknown:
         valid = ", ".join(SETTINGS_BY_NAME)
@@ -353,7 +385,8 @@ def resolve_settings(
     (for doctor, which reports them) each invalid value falls back to its default instead,
     an unusable file counts as empty, and what was wrong is kept in `Settings.problems`.
     """
-    flags = {key: value for key, value in (flags or {}).items() if value is not None}
+    flags = {LEGACY_NAMES.get(key, key): value for key, value in (flags or {}).items()
+             if value is not None}
     environ = os.environ if environ is None else environ
     explicit = config_path is not None or bool(environ.get("MNEMOSYNE_CONFIG"))
     if config_path is None:

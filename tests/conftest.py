@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from mnemosyne.config import resolve_settings
-from mnemosyne.store import open_memory_store
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import MemoryStore
+from mnemosyne.store import open_store
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
 from tests import postgres_server
 from tests.helpers import CliResult, DaemonProcess, run_git
 
@@ -80,11 +80,11 @@ def cli(isolated_env: dict[str, str], db_path: Path, tmp_path: Path):
 
 
 @pytest.fixture
-def store(db_path: Path) -> Iterator[MemoryStore]:
+def store(db_path: Path) -> Iterator[SqliteBackend]:
     """A migrated store on a fresh database file."""
     database = Database.open(db_path)
     try:
-        yield MemoryStore(database)
+        yield SqliteBackend(database)
     finally:
         database.close()
 
@@ -95,9 +95,7 @@ def postgres_server_session() -> Iterator[postgres_server.PostgresServer]:
 
     As root (CI), it runs as the system user `mnemosyne-pgtest`, created if absent.
     """
-    if not postgres_server.available():
-        pytest.skip(f"PostgreSQL 15 is not installed ({postgres_server.BIN}): "
-                    "apt-get install postgresql-15")
+    postgres_server.require()
     with postgres_server.running_server() as server:
         yield server
 
@@ -172,7 +170,7 @@ class RunningApi:
     """An API started in this process (CherryPy is imported only by tests that use one)."""
 
     api: Any
-    store: MemoryStore
+    store: SqliteBackend
 
     @property
     def url(self) -> str:
@@ -191,7 +189,7 @@ def make_api(tmp_path: Path) -> Iterator:
                    "XDG_DATA_HOME": str(tmp_path / "data")}
         flags = {"db_path": str(tmp_path / "m.db"), "api_addr": "127.0.0.1:0", **overrides}
         settings = resolve_settings(flags, environ=environ)
-        store = open_memory_store(settings)
+        store = open_store(settings)
         api = start_api(settings, "a1b2c3d4", store, instances, checks,
                         token=settings.api_token)
         assert api is not None

@@ -26,6 +26,8 @@ import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 BIN = Path("/usr/lib/postgresql/15/bin")
 TEST_USER = "mnemosyne-pgtest"
 SUPERUSER = "mnemosyne_test"
@@ -36,6 +38,16 @@ PORT = 5432  # only names the socket file: there is no TCP listener
 def available() -> bool:
     """Return True if the PostgreSQL 15 server binaries are installed."""
     return all((BIN / name).exists() for name in ("initdb", "pg_ctl", "postgres"))
+
+
+def require() -> None:
+    """Skip the test without PostgreSQL 15; in CI (CI=true), where .ci/run installs it, fail."""
+    if available():
+        return
+    reason = f"PostgreSQL 15 is not installed ({BIN}): apt-get install postgresql-15"
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 def _server_user() -> str | None:

@@ -1,13 +1,15 @@
 """GET /health: a fast, truthful answer without CherryPy's dispatch.
 
 "ok" means the database can be written and the instance's main loop is keeping its heartbeat;
-otherwise 503 with status "degraded" and the problems found. The database check is a handful
-of system calls (store/writehealth.py: the file is still the one we opened, it, its -wal,
--shm and -lock files and its directory are writable, the disk has room, SQLite's write lock is
-not held past 5 s without a commit, no write of ours has waited that long), repeated at most
-every quarter second, so a database that turns read-only shows within a second without
-/health ever waiting on a database lock, and a rendered answer is reused for 50 ms so that a
-flood of health checks costs almost nothing.
+otherwise 503 with status "degraded" and the problems found. The database check is the
+backend's `health()` (SQLite: a handful of system calls, store/sqlite/writehealth.py: the file is
+still the one we opened, it, its -wal, -shm and -lock files and its directory are writable,
+the disk has room, SQLite's write lock is not held past 5 s without a commit, no write of ours
+has waited that long; PostgreSQL: a query answered within about a second), repeated at most
+every quarter second by one request at a time (the others use the last answer), so a database
+that turns read-only or a server that stops shows within a second without /health ever
+waiting on a database lock, and a rendered answer is reused for 50 ms so that a flood of
+health checks costs almost nothing.
 A caller without the token (front.py marks the request) gets the same status and fields but
 not the problem list, which can name files: it learns that the instance is degraded, not why.
 Must not: open transactions (a health check must not queue behind writers).
@@ -18,13 +20,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from mnemosyne import __version__
 from mnemosyne.api.events import EventHub
 from mnemosyne.api.responses import json_response, rendered
-from mnemosyne.store.writehealth import WriteHealth
+from mnemosyne.store.backend import DatabaseHealth
 
 CHECK_EVERY_S = 0.25
 # A rendered answer is reused this long: under load /health costs a dictionary lookup, not a
@@ -35,13 +36,12 @@ Check = Callable[[], str | None]
 
 
 class DatabaseProbe:
-    """Whether the database can be written right now (store/writehealth.py), cached briefly."""
+    """Whether the database can be written right now (the backend's `health`), cached briefly."""
 
-    def __init__(self, db_path: Path, clock: Callable[[], float] = time.monotonic,
-                 waited_s: Callable[[], float] = lambda: 0.0) -> None:
-        self.path = db_path
+    def __init__(self, health: Callable[[], DatabaseHealth],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.health = health
         self.clock = clock
-        self.health = WriteHealth(db_path, waited_s, clock=clock)
         self._checked_at = -float("inf")
         self._problem: str | None = None
         self._lock = threading.Lock()
@@ -59,8 +59,8 @@ class DatabaseProbe:
 
     def inspect(self) -> str | None:
         """Check now (uncached)."""
-        problem = self.health.inspect()
-        return None if problem is None else problem.text
+        health = self.health()
+        return None if health.ok else health.detail
 
 
 class HealthEndpoint:

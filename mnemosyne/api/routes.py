@@ -29,8 +29,8 @@ from mnemosyne.api.openapi import openapi_document
 from mnemosyne.api.responses import JSON_TYPE, SECURITY_HEADERS, error_body, json_bytes
 from mnemosyne.errors import ExitCode, MnemosyneError, UsageError
 from mnemosyne.store import model
-from mnemosyne.store.memories import MemoryStore
-from mnemosyne.store.recall import make_recall_query, recall
+from mnemosyne.store.backend import MemoryBackend
+from mnemosyne.store.query import make_recall_query
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ STATIC_FILES = {"dashboard.html": "text/html; charset=utf-8",
 class ApiContext:
     """What the routes work with, handed in by the daemon."""
 
-    store: MemoryStore
+    store: MemoryBackend
     hub: EventHub
     instances: Callable[[], list[dict[str, Any]]]
     max_body_bytes: int
@@ -232,7 +232,7 @@ class Memories:
                 memory_types=single(params, "type"), tags=single(params, "tags"),
                 min_importance=single(params, "min_importance"),
                 limit=single(params, "limit") or 10)
-            hits = recall(self.context.store, query)
+            hits = self.context.store.recall(query)
         if query.text:
             self.context.hub.publish("memory_recalled", {
                 "query": query.text, "namespace": query.namespace, "results": len(hits),

@@ -26,7 +26,7 @@ from mnemosyne.api.server import ApiServer
 from mnemosyne.api.sse import EventStream
 from mnemosyne.config import Settings
 from mnemosyne.errors import UsageError
-from mnemosyne.store.memories import MemoryStore
+from mnemosyne.store.backend import MemoryBackend
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def check_exposure(address: ApiAddress, token: str | None) -> None:
                          "a loopback address such as 127.0.0.1")
 
 
-def start_api(settings: Settings, instance_id: str, store: MemoryStore,
+def start_api(settings: Settings, instance_id: str, store: MemoryBackend,
               instances: Callable[[], list[dict[str, Any]]],
               checks: tuple[Check, ...] = (), *, token: str | None,
               routes: Mapping[str, WsgiApp] | None = None) -> Api | None:
@@ -77,8 +77,7 @@ def start_api(settings: Settings, instance_id: str, store: MemoryStore,
         bound = dataclasses.replace(address, port=sock.getsockname()[1])
         hub = EventHub(instance_id, settings.api_capacity, settings.api_max_subscribers)
         context = ApiContext(store, hub, instances, settings.api_max_body_bytes)
-        health = HealthEndpoint(hub, bound.port, DatabaseProbe(
-            settings.db_path, waited_s=store.database.oldest_write_s), checks)
+        health = HealthEndpoint(hub, bound.port, DatabaseProbe(store.health), checks)
         app = FrontApp({"/health": health,
                         "/events": EventStream(hub, settings.api_keepalive_s),
                         **(routes or {})},

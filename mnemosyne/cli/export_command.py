@@ -13,8 +13,7 @@ from pathlib import Path
 from mnemosyne.atomicfile import atomic_output
 from mnemosyne.config import Settings
 from mnemosyne.errors import UnavailableError
-from mnemosyne.store import open_memory_store
-from mnemosyne.store.transfer import export_memories
+from mnemosyne.store import open_store
 
 logger = logging.getLogger(__name__)
 
@@ -27,14 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Export to the chosen destination."""
-    with open_memory_store(settings) as store:
+    with open_store(settings) as store:
         if args.output in (None, "-"):
-            count = export_memories(store, sys.stdout, args.namespace)
+            count = store.export(sys.stdout, args.namespace)
         else:
             path = Path(args.output).expanduser().absolute()
             try:
                 with atomic_output(path, mode=0o600) as stream:
-                    count = export_memories(store, stream, args.namespace)
+                    count = store.export(stream, args.namespace)
             except OSError as error:
                 raise UnavailableError(f"cannot write {path}: {error.strerror or error}") \
                     from None

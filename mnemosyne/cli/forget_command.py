@@ -6,7 +6,7 @@ import argparse
 
 from mnemosyne.cli.output import add_format_flag, print_json
 from mnemosyne.config import Settings
-from mnemosyne.store import open_memory_store
+from mnemosyne.store import open_store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Delete and confirm."""
-    with open_memory_store(settings) as store:
+    with open_store(settings) as store:
         memory = store.forget(args.id)
     if args.format == "json":
         print_json({"forgotten": memory.id})

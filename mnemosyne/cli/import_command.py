@@ -15,8 +15,7 @@ from pathlib import Path
 from mnemosyne.cli.output import add_format_flag, print_json
 from mnemosyne.config import Settings
 from mnemosyne.errors import ExitCode, UsageError
-from mnemosyne.store import open_memory_store
-from mnemosyne.store.transfer import import_memories
+from mnemosyne.store import open_store
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +45,8 @@ def read_lines(name: str) -> list[str]:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Import and report."""
     lines = read_lines(args.file)
-    with open_memory_store(settings) as store:
-        report = import_memories(store, lines, replace=args.replace,
+    with open_store(settings) as store:
+        report = store.import_lines(lines, replace=args.replace,
                                  continue_on_error=args.continue_on_error)
     for line, reason in report.rejected:
         logger.warning("line %d skipped: %s", line, reason)

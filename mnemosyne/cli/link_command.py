@@ -7,7 +7,7 @@ import argparse
 from mnemosyne.cli.output import add_format_flag, print_json
 from mnemosyne.config import Settings
 from mnemosyne.errors import UsageError
-from mnemosyne.store import model, open_memory_store
+from mnemosyne.store import model, open_store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +32,7 @@ def parse_strength(text: str) -> float:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Create the link and confirm."""
     strength = parse_strength(args.strength)
-    with open_memory_store(settings) as store:
+    with open_store(settings) as store:
         link = store.link(args.source, args.target, args.link_type, strength)
     if args.format == "json":
         print_json(link.to_dict())

@@ -8,7 +8,7 @@ import logging
 from mnemosyne.cli.output import add_format_flag, print_json, print_memory_lines
 from mnemosyne.config import Settings
 from mnemosyne.errors import UsageError
-from mnemosyne.store import open_memory_store
+from mnemosyne.store import open_store
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def parse_limit(text: str) -> int:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """List and print."""
     limit = parse_limit(args.limit)
-    with open_memory_store(settings) as store:
+    with open_store(settings) as store:
         memories = store.list(args.namespace, limit=limit, include_archived=args.archived)
     if args.format == "json":
         print_json([memory.to_dict() for memory in memories])

@@ -21,6 +21,7 @@ from mnemosyne import __version__
 from mnemosyne.cli import (
     config_command,
     dashboard_url_command,
+    db_command,
     doctor_command,
     export_command,
     forget_command,
@@ -58,6 +59,7 @@ COMMANDS: dict[str, ModuleType] = {
     "link": link_command,
     "export": export_command,
     "import": import_command,
+    "db": db_command,
     "config": config_command,
     "serve": serve_command,
     "instances": instances_command,
@@ -75,7 +77,7 @@ COMMANDS: dict[str, ModuleType] = {
 
 # argparse destination -> Settings field, for flags that override configuration.
 SETTING_FLAGS = {
-    "db": "db_path",
+    "db": "database_url",
     "log_level": "log_level",
     "api_addr": "api_addr",
     "api_capacity": "api_capacity",

@@ -2,7 +2,7 @@
 
 The progress goes to stdout: on a terminal one status line rewritten in place, with a line for
 each task that finishes or fails; otherwise plain lines (`task b: started`, `task b: done`).
-Must not: run plans (daemon/orchestrator.py does) or hold SQL (store/tasks.py does).
+Must not: run plans (daemon/orchestrator.py does) or hold SQL (store/sqlite/tasks.py does).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from mnemosyne.config import Settings
 from mnemosyne.coord.plan import MAX_PLAN_BYTES, Plan, PlanError, load_plan, parse_plan
 from mnemosyne.daemon.orchestrator import RunOptions, summary
 from mnemosyne.errors import NotFoundError, UsageError
-from mnemosyne.store import open_memory_store
-from mnemosyne.store.tasks import TaskStore
+from mnemosyne.store import open_store
+from mnemosyne.store.sqlite.tasks import require_tasks
 
 COLUMNS = ("PLAN", "TASK", "STATE", "ATTEMPTS", "WORKER", "EXIT", "DURATION", "TITLE")
 
@@ -39,8 +39,8 @@ def resume_plan(settings: Settings, what: str) -> Plan:
     """Return the plan file *what*, or the stored plan of that name. Raises NotFoundError."""
     if what == "-" or Path(what).is_file():
         return read_plan(what)
-    with open_memory_store(settings) as store:
-        stored = TaskStore(store.database).plan(what)
+    with open_store(settings) as store:
+        stored = require_tasks(store).plan(what)
     return parse_plan(stored.definition, f"stored plan {what}")
 
 
@@ -115,8 +115,8 @@ class Progress:
 
 def print_status(settings: Settings, plan: str | None, fmt: str) -> int:
     """Print the task table of *plan* (default: every plan). Raises NotFoundError."""
-    with open_memory_store(settings) as store:
-        tasks = TaskStore(store.database)
+    with open_store(settings) as store:
+        tasks = require_tasks(store)
         if plan is not None:
             tasks.plan(plan)
         rows = tasks.tasks(plan)

@@ -10,8 +10,8 @@ import argparse
 
 from mnemosyne.cli.output import add_format_flag, print_json, print_memory_lines
 from mnemosyne.config import Settings
-from mnemosyne.store import open_memory_store
-from mnemosyne.store.recall import make_recall_query, recall
+from mnemosyne.store import open_store
+from mnemosyne.store.query import make_recall_query
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,8 +32,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     query = make_recall_query(args.query, namespace=args.namespace,
                               memory_types=args.memory_types, tags=args.tags,
                               min_importance=args.min_importance, limit=args.limit)
-    with open_memory_store(settings) as store:
-        hits = recall(store, query)
+    with open_store(settings) as store:
+        hits = store.recall(query)
     if args.format == "json":
         print_json([hit.to_dict() for hit in hits])
     else:

@@ -12,7 +12,7 @@ import sys
 from mnemosyne.cli.output import add_format_flag, print_json
 from mnemosyne.config import Settings
 from mnemosyne.errors import UsageError
-from mnemosyne.store import model, open_memory_store
+from mnemosyne.store import model, open_store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +43,7 @@ def read_content(value: str) -> str:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Validate, store, and print the memory."""
     content = read_content(args.content)
-    with open_memory_store(settings) as store:
+    with open_store(settings) as store:
         memory = store.remember(content, namespace=args.namespace, importance=args.importance,
                                 tags=args.tags, memory_type=args.memory_type,
                                 summary=args.summary)

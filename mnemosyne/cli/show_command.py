@@ -6,7 +6,7 @@ import argparse
 
 from mnemosyne.cli.output import add_format_flag, print_json, print_memory_detail
 from mnemosyne.config import Settings
-from mnemosyne.store import open_memory_store
+from mnemosyne.store import open_store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Fetch and print."""
-    with open_memory_store(settings) as store:
+    with open_store(settings) as store:
         memory = store.get(args.id)
         links = store.links_of(memory.id)
     if args.format == "json":

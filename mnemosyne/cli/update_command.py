@@ -12,7 +12,7 @@ import argparse
 from mnemosyne.cli.output import add_format_flag, print_json
 from mnemosyne.cli.remember_command import read_content
 from mnemosyne.config import Settings
-from mnemosyne.store import model, open_memory_store
+from mnemosyne.store import model, open_store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Validate, update, and print the memory's id (or the whole memory as JSON)."""
     content = None if args.content is None else read_content(args.content)
-    with open_memory_store(settings) as store:
+    with open_store(settings) as store:
         memory = store.update(args.id, content=content, summary=args.summary,
                               importance=args.importance, tags=args.tags,
                               memory_type=args.memory_type, archived=args.archived)

@@ -6,7 +6,7 @@ in the package (`plan.schema.json`, printed by `orchestrate --schema`). Validati
 here by hand, field by field, so that every refusal names the JSON path of the offending
 field (`$.tasks[2].depends_on[0]`): unknown keys, wrong types, duplicate ids, unknown
 dependencies, missing commands, and cycles, which are named `x -> y -> x`.
-Must not: run anything, or touch the database (store/tasks.py keeps the plan's state).
+Must not: run anything, or touch the database (store/sqlite/tasks.py keeps the plan's state).
 """
 
 from __future__ import annotations

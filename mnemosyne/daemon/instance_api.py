@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING
 from mnemosyne.config import Settings
 from mnemosyne.coord.context import api_token
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
-from mnemosyne.coord.inotify import WRITES, DirectoryWatch
 from mnemosyne.coord.root import locate_git
 from mnemosyne.daemon.dispatch import Dispatch
-from mnemosyne.daemon.loop import InstanceLoop
-from mnemosyne.store.memories import MemoryStore
-from mnemosyne.store.tasks import TaskStore
+from mnemosyne.daemon.loop import InstanceLoop, Watch
+from mnemosyne.store.backend import ChangeFeed, MemoryBackend
+from mnemosyne.store.sqlite.tasks import tasks_in
 
 if TYPE_CHECKING:
     from mnemosyne.api.front import WsgiApp
@@ -47,7 +46,7 @@ def refuse_exposed_api(settings: Settings) -> None:
     check_exposure(ApiAddress.parse(settings.api_addr), settings.api_token)
 
 
-def mcp_endpoint(settings: Settings, store: MemoryStore, coordinator: CrossProcessCoordinator,
+def mcp_endpoint(settings: Settings, store: MemoryBackend, coordinator: CrossProcessCoordinator,
                  inbox: Inbox) -> WsgiApp:
     """Return the /mcp endpoint: the MCP core acting as this instance, sessions sharing *inbox*.
 
@@ -65,11 +64,26 @@ def mcp_endpoint(settings: Settings, store: MemoryStore, coordinator: CrossProce
         settings.api_max_body_bytes)
 
 
+class FeedWatch:
+    """The change feed as one of the loop's watches (`fileno`, `drain` -> whether to call)."""
+
+    def __init__(self, feed: ChangeFeed) -> None:
+        self.feed = feed
+
+    def fileno(self) -> int:
+        """Return the feed's descriptor."""
+        return self.feed.fileno()
+
+    def drain(self) -> bool:
+        """Consume the wake-ups; False only when the engine knows they were not about us."""
+        return self.feed.drain() is not False
+
+
 @dataclasses.dataclass(frozen=True)
 class LoopHooks:
-    """What the main loop calls for the API: WAL watches, after heartbeats, at rescans."""
+    """What the main loop calls for the API: the change feed, after heartbeats, at rescans."""
 
-    watches: tuple[tuple[DirectoryWatch, Callable[[], bool | None]], ...] = ()
+    watches: tuple[tuple[Watch, Callable[[], bool | None]], ...] = ()
     on_heartbeat: Callable[[], None] | None = None
     on_rescan: Callable[[], None] | None = None
 
@@ -80,7 +94,7 @@ class InstanceApi:
 
     api: Api
     publisher: EventPublisher
-    wal_watch: DirectoryWatch | None
+    feed: ChangeFeed
     hooks: LoopHooks = dataclasses.field(default_factory=LoopHooks)
 
     @property
@@ -89,7 +103,7 @@ class InstanceApi:
         return self.api.url.removeprefix("http://")
 
     @classmethod
-    def start(cls, settings: Settings, store: MemoryStore,
+    def start(cls, settings: Settings, store: MemoryBackend,
               coordinator: CrossProcessCoordinator, loop: InstanceLoop,
               where: str, *, dispatch: Dispatch | None = None) -> InstanceApi | None:
         """Start the API for an already built *loop* and hook it in; None if no port was free.
@@ -113,7 +127,7 @@ class InstanceApi:
         return running
 
     @classmethod
-    def open(cls, settings: Settings, store: MemoryStore,
+    def open(cls, settings: Settings, store: MemoryBackend,
              coordinator: CrossProcessCoordinator, health_problem: Callable[[], str | None],
              where: str, *, dispatch: Dispatch) -> InstanceApi | None:
         """Start the API; return it with the hooks the loop must call, or None (no free port).
@@ -125,47 +139,43 @@ class InstanceApi:
         from mnemosyne.api.service import start_api  # noqa: PLC0415 - only with --with-api
         from mnemosyne.daemon.publisher import EventPublisher  # noqa: PLC0415
         from mnemosyne.mcp.tools import Inbox  # noqa: PLC0415
-        from mnemosyne.store.changes import ChangeFeed  # noqa: PLC0415
 
-        db_path = settings.db_path
         token = api_token(settings)  # first: an unsafe token file ends the start (exit 6)
-        # The watch before the journal cursor: a commit after the cursor is read always leaves
-        # an inotify event behind, so none falls between the two.
-        wal_watch = DirectoryWatch.open(db_path.parent, WRITES, f"{db_path.name}-wal")
-        feed = ChangeFeed(store.database)
+        feed = store.change_feed()  # its wake-up is set before its cursor: no change is missed
         inbox = Inbox()  # what the loop receives, for the MCP `inbox` tool
-        api = start_api(settings, coordinator.instance_id, store,
-                        lambda: [view.to_dict() for view in coordinator.instances()],
-                        checks=(health_problem,), token=token,
-                        routes={"/mcp": mcp_endpoint(settings, store, coordinator, inbox)})
+        try:
+            api = start_api(settings, coordinator.instance_id, store,
+                            lambda: [view.to_dict() for view in coordinator.instances()],
+                            checks=(health_problem,), token=token,
+                            routes={"/mcp": mcp_endpoint(settings, store, coordinator, inbox)})
+        except BaseException:
+            feed.close()
+            raise
         if api is None:
-            if wal_watch is not None:
-                wal_watch.close()
+            feed.close()
             return None
         try:
             coordinator.update(api_url=api.url)
         except BaseException:
             api.stop()
-            if wal_watch is not None:
-                wal_watch.close()
+            feed.close()
             raise
-        publisher = EventPublisher(api.hub, coordinator, feed, TaskStore(store.database))
+        publisher = EventPublisher(api.hub, coordinator, feed, tasks_in(store))
         publisher.instance_started({"api_url": api.url, "where": where})
-        if wal_watch is None:
+        if feed.fileno() < 0:
             logger.warning("cannot watch %s: memory events are published at each queue "
-                           "rescan instead of at once", db_path.parent)
+                           "rescan instead of at once", store.display_url)
             hooks = LoopHooks(on_heartbeat=publisher.after_heartbeat,
                               on_rescan=publisher.database_changed)
         else:
-            hooks = LoopHooks(watches=((wal_watch, publisher.database_changed),),
+            hooks = LoopHooks(watches=((FeedWatch(feed), publisher.database_changed),),
                               on_heartbeat=publisher.after_heartbeat)
         dispatch.on_any(publisher.message_received)
         dispatch.on_any(lambda message: inbox.add([message]))
-        return cls(api, publisher, wal_watch, hooks)
+        return cls(api, publisher, feed, hooks)
 
     def stop(self) -> None:
         """Announce the stop, end the streams and the server."""
         self.publisher.instance_stopping("stop requested")
         self.api.stop()
-        if self.wal_watch is not None:
-            self.wal_watch.close()
+        self.feed.close()

@@ -25,6 +25,7 @@ import select
 import signal
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from mnemosyne.config import Settings
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
@@ -36,6 +37,17 @@ from mnemosyne.daemon.systemd import ServiceManager
 from mnemosyne.errors import ExitCode, MnemosyneError
 
 logger = logging.getLogger(__name__)
+
+
+class Watch(Protocol):
+    """A descriptor the loop polls besides the queue (the store's change feed)."""
+
+    def fileno(self) -> int:
+        """Return the descriptor, readable when something happened."""
+
+    def drain(self) -> bool:
+        """Consume what happened; return whether the watch's callback should run."""
+
 
 SAFETY_RESCAN_S = 30.0
 RECHECK_FIRST_S = 0.002
@@ -79,7 +91,7 @@ class InstanceLoop:
     manager: ServiceManager = dataclasses.field(default_factory=ServiceManager)
     check_health: Callable[[], bool] = lambda: True
     describe: Callable[[], str] | None = None
-    watches: tuple[tuple[DirectoryWatch, Callable[[], bool | None]], ...] = ()
+    watches: tuple[tuple[Watch, Callable[[], bool | None]], ...] = ()
     on_heartbeat: Callable[[], None] | None = None
     on_rescan: Callable[[], None] | None = None
     health: LoopHealth | None = None

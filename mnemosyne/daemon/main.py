@@ -8,7 +8,7 @@ until SIGTERM or SIGINT (exit 0), after which the instance unregisters. With `wo
 first moves there. SIGHUP re-resolves the settings as a fresh start would (flags included),
 applies what can change at run time (APPLIED_ON_RELOAD), logs which changed settings wait for
 a restart, and tells systemd RELOADING=1, then READY=1. The store keeps its WAL bounded by
-itself (store/checkpoint.py).
+itself (store/sqlite/checkpoint.py).
 Must not: parse the command line, or install signal handlers anywhere but `run`.
 """
 
@@ -37,10 +37,9 @@ from mnemosyne.daemon.systemd import ServiceManager
 from mnemosyne.daemon.worker import WORK_AVAILABLE, WORK_STOP, TaskWorker
 from mnemosyne.errors import MnemosyneError, UsageError
 from mnemosyne.logs import set_instance_context, set_log_level
-from mnemosyne.store import open_memory_store
-from mnemosyne.store.memories import MemoryStore
-from mnemosyne.store.tasks import TaskStore
-from mnemosyne.store.writehealth import WriteHealth
+from mnemosyne.store import open_store
+from mnemosyne.store.backend import MemoryBackend
+from mnemosyne.store.sqlite.tasks import require_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -114,16 +113,16 @@ def _serve(  # noqa: PLR0915 - the assembly, read top to bottom
     signals = SignalQueue()
     signals.install()
     try:
-        with open_memory_store(settings, batch_access_counts=True) as store:
+        with open_store(settings, batch_access_counts=True) as store:
             coordinator = make_coordinator(settings, instance_id)
+            # First: --accept-work on a PostgreSQL store is refused before anything is open.
+            dispatch, worker = declare_dispatch(options, store, coordinator)
             root, messages = coordinator.root, coordinator.messages
             watch = DirectoryWatch.open(root.queue)
-            health = open_write_health(store)
             coordinator.register(systemd_unit=manager.unit)
             # So that the registry does not grow between doctor runs.
             coordinator.cleanup_stale_processes()
             workspace, api = None, None
-            dispatch, worker = declare_dispatch(options, store, coordinator)
 
             loop: InstanceLoop | None = None
 
@@ -154,7 +153,7 @@ def _serve(  # noqa: PLR0915 - the assembly, read top to bottom
 
                 loop = InstanceLoop(settings, signals, coordinator, messages, watch, reload,
                                     dispatch, manager=manager,
-                                    check_health=lambda: database_writable(store, health),
+                                    check_health=lambda: database_writable(store),
                                     describe=describe, watches=hooks.watches,
                                     on_heartbeat=hooks.on_heartbeat, on_rescan=hooks.on_rescan,
                                     health=loop_health)
@@ -162,7 +161,7 @@ def _serve(  # noqa: PLR0915 - the assembly, read top to bottom
                 # was sent to this id before it ran.
                 loop.deliver_messages()
                 logger.info("ready: database %s (%d memories), coordination root %s, %s",
-                            settings.db_path, store.count(), root.path, where)
+                            store.display_url, store.count(), root.path, where)
                 if worker is not None:
                     worker.start()
                 manager.ready(describe())
@@ -183,7 +182,7 @@ def _serve(  # noqa: PLR0915 - the assembly, read top to bottom
         signals.restore()
 
 
-def declare_dispatch(options: ServeOptions, store: MemoryStore,
+def declare_dispatch(options: ServeOptions, store: MemoryBackend,
                      coordinator: CrossProcessCoordinator) -> tuple[Dispatch, TaskWorker | None]:
     """Return the instance's message dispatch, and its task worker with --accept-work.
 
@@ -193,7 +192,7 @@ def declare_dispatch(options: ServeOptions, store: MemoryStore,
     dispatch = Dispatch(log_message)
     if not options.accept_work:
         return dispatch, None
-    worker = TaskWorker(TaskStore(store.database), coordinator)
+    worker = TaskWorker(require_tasks(store), coordinator)
     dispatch.on(WORK_AVAILABLE, worker.wake)
     dispatch.on(WORK_STOP, worker.stop_plan)
     return dispatch, worker
@@ -212,15 +211,6 @@ def enter_workdir(settings: Settings) -> None:
         raise UsageError(f"workdir {settings.workdir}: {error.strerror or error}") from None
 
 
-def open_write_health(store: MemoryStore) -> WriteHealth | None:
-    """Return the judge of the database's writability, or None (logged) if it cannot look."""
-    try:
-        return store.database.write_health()
-    except OSError as error:
-        logger.warning("cannot watch whether %s is writable: %s", store.database.path, error)
-        return None
-
-
 def leave_workspace(root: CoordinationRoot, workspace: Workspace) -> None:
     """Move out of the worktree and remove it if it is verified clean; never raises OSError.
 
@@ -234,26 +224,21 @@ def leave_workspace(root: CoordinationRoot, workspace: Workspace) -> None:
     close_workspace(workspace)
 
 
-def database_writable(store: MemoryStore, health: WriteHealth | None) -> bool:
-    """Return True if the database answers a query and can be written right now.
+def database_writable(store: MemoryBackend) -> bool:
+    """Return True if the database answers and can be written right now (`store.health()`).
 
-    Part of the watchdog's health check: a problem with the database's files, directory or
-    disk, or a write lock this process has held too long, withholds WATCHDOG=1; a lock held
-    by another program only degrades /health (a restart cannot end it, and it usually ends
-    by itself).
+    Part of the watchdog's health check: a problem with the database (its files, directory or
+    disk, a write lock this process has held too long, a server that does not answer)
+    withholds WATCHDOG=1; a lock held by another program only degrades /health (a restart
+    cannot end it, and it usually ends by itself).
     """
-    try:
-        store.database.read(lambda connection: connection.execute("SELECT 1").fetchall())
-    except MnemosyneError as error:
-        logger.error("database check failed: %s", error)
-        return False
-    problem = health.inspect() if health is not None else None
-    if problem is None:
+    health = store.health()
+    if health.ok:
         return True
-    if problem.by_another_process:
-        logger.warning("database not writable now: %s", problem.text)
+    if health.by_another_process:
+        logger.warning("database not writable now: %s", health.detail)
         return True
-    logger.error("database not writable: %s", problem.text)
+    logger.error("database not writable: %s", health.detail)
     return False
 
 

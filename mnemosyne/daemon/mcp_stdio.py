@@ -27,7 +27,7 @@ from mnemosyne.errors import MnemosyneError
 from mnemosyne.logs import set_instance_context
 from mnemosyne.mcp.server import McpServer, McpSession, project_namespace
 from mnemosyne.mcp.stdio import serve_stdio
-from mnemosyne.store import open_memory_store
+from mnemosyne.store import open_store
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def run_mcp_stdio(settings: Settings, instance_id: str | None = None,
     signals = SignalQueue()
     signals.install()
     try:
-        with open_memory_store(settings, batch_access_counts=True) as store:
+        with open_store(settings, batch_access_counts=True) as store:
             coordinator = make_coordinator(settings, instance_id, start)
             coordinator.register(kind=INSTANCE_KIND, branch=current_branch(location),
                                  worktree_path=str(location.top) if location else None)

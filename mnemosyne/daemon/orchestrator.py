@@ -1,13 +1,14 @@
 """Run a plan: record it, start local workers, follow the work to its end, stop cleanly.
 
 `orchestrate(settings, plan, options, report)` records the plan in the shared database
-(store/tasks.py; the same plan again, or `--resume`, takes the stored one back: done tasks are
-not run again), registers the orchestrator as an instance (kind `orchestrator`), starts
+(store/sqlite/tasks.py; the same plan again, or `--resume`, takes the stored one back: done
+tasks are not run again), registers the orchestrator as an instance (kind `orchestrator`), starts
 `--workers N` local workers (`mnemosyne serve --accept-work` children, each a registered
 instance, ended with SIGTERM when the plan is over, and by the kernel with SIGTERM if the
 orchestrator dies) and announces the work with a `WorkAvailable` broadcast. It then sleeps on
-the database WAL's inotify watch and the signal pipe: each write wakes it, and it reports the
-task transitions journaled since (store/tasks.py `events_after`; to *report*, the command
+the database WAL's inotify watch and the signal pipe: writes wake it (at most every 20 ms,
+those in between read together), and it reports the
+task transitions journaled since (store/sqlite/tasks.py `events_after`; to *report*, the command
 line's display, and as systemd's STATUS=). Once a second it gives back the tasks of dead
 workers (worker.reclaim_dead_attempts). SIGINT or SIGTERM: the plan is marked stopped (no more
 claims), a WorkStop broadcast and SIGTERM to the local workers stop the running tasks, which go
@@ -47,8 +48,8 @@ from mnemosyne.daemon.worker import (
     reclaim_dead_attempts,
 )
 from mnemosyne.errors import ExitCode
-from mnemosyne.store import open_memory_store
-from mnemosyne.store.tasks import TaskStore
+from mnemosyne.store import open_store
+from mnemosyne.store.sqlite.tasks import TaskStore, require_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,9 @@ CHECK_INTERVAL_S = 1.0
 STOP_PATIENCE_S = KILL_GRACE_S + 8.0
 PR_SET_PDEATHSIG = 1
 RECHECK_S = 0.005  # a WAL write seen before its commit is visible: look again this soon
+# At most this often does a busy plan wake the orchestrator (writes in between are read
+# together): the display needs no more, and the workers get the CPU.
+FOLLOW_MIN_S = 0.02
 NO_WATCH_POLL_S = 0.1  # without inotify on the database's directory
 TASK_REPORTS = {"running": "TaskStarted", "done": "TaskFinished", "failed": "TaskFailed",
                 "skipped": "TaskSkipped", "ready": "TaskReady"}
@@ -130,8 +134,8 @@ def orchestrate(settings: Settings, plan: Plan, options: RunOptions, report: Rep
     signals.install((signal.SIGINT, signal.SIGTERM))
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        with open_memory_store(settings) as store:
-            tasks = TaskStore(store.database)
+        with open_store(settings) as store:
+            tasks = require_tasks(store)
             coordinator = make_coordinator(settings, new_instance_id(), start)
             stored, created = tasks.put_plan(plan.to_dict(), str(start),
                                              project_namespace(start), options.max_concurrent,
@@ -165,6 +169,8 @@ def _follow(tasks: TaskStore, coordinator: CrossProcessCoordinator, name: str, *
     """Follow the plan through the task journal, woken by the database's WAL; return the status."""
     poller = select.poll()
     poller.register(signals.fileno(), select.POLLIN)
+    signals_only = select.poll()
+    signals_only.register(signals.fileno(), select.POLLIN)
     if watch is not None:
         poller.register(watch.fileno(), select.POLLIN)
     next_check = time.monotonic()
@@ -204,6 +210,9 @@ def _follow(tasks: TaskStore, coordinator: CrossProcessCoordinator, name: str, *
             wait_s = min(wait_s, RECHECK_S)
         elif watch is None:
             wait_s = min(wait_s, NO_WATCH_POLL_S)
+        if woken and watch is not None:  # let the writes of the next moment gather
+            signals_only.poll(FOLLOW_MIN_S * 1000)
+            wait_s = max(0.0, wait_s - FOLLOW_MIN_S)
         poller.poll(wait_s * 1000)
 
 

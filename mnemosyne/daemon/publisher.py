@@ -2,9 +2,10 @@
 
 The main loop calls in here: after each heartbeat (a `heartbeat` event, and `peer_joined` /
 `peer_left` from the difference in live peers), for each coordination message
-(`message_received`) and whenever the database's WAL is written (`memory_stored`,
-`memory_updated`, `memory_deleted` from the change journal, whoever made the change; and
-`task_started`, `task_finished`, `task_failed` from the journal of orchestrated tasks).
+(`message_received`) and whenever the store's change feed wakes (SQLite's WAL is written,
+PostgreSQL sends a NOTIFY): `memory_stored`, `memory_updated`, `memory_deleted` from the
+change journal, whoever made the change; and `task_started`, `task_finished`, `task_failed`
+from the journal of orchestrated tasks (SQLite only: plans live in the SQLite database).
 Must not: block (each call is a file read or one indexed query), or raise into the loop.
 """
 
@@ -19,8 +20,8 @@ from mnemosyne.api.events import EventHub
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.queue import Message
 from mnemosyne.errors import MnemosyneError
-from mnemosyne.store.changes import BATCH, ChangeFeed
-from mnemosyne.store.tasks import TaskStore
+from mnemosyne.store.backend import CHANGE_BATCH, ChangeFeed
+from mnemosyne.store.sqlite.tasks import TaskStore
 
 TASK_EVENTS = {"running": "task_started", "done": "task_finished", "failed": "task_failed"}
 
@@ -102,7 +103,7 @@ class EventPublisher:
                 return writing
             for change in changes:
                 self.hub.publish(CHANGE_EVENTS[change.op], change.to_event_data())
-            if len(changes) < BATCH:
+            if len(changes) < CHANGE_BATCH:
                 self.tasks_changed()
                 return writing
 

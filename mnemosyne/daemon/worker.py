@@ -1,6 +1,6 @@
 """Run the tasks of orchestrated plans in this instance (`serve --accept-work`).
 
-A `TaskWorker` has one thread that claims a ready task (store/tasks.py: atomically, so no two
+A `TaskWorker` has one thread that claims a ready task (store/sqlite/tasks.py: atomically, so no two
 workers run the same task), runs it and records the end, then claims the next; it sleeps when
 there is nothing to claim and is woken by a `WorkAvailable` message (registered on the daemon's
 dispatch), so in the normal path nobody polls. A task runs in its own worktree on its own
@@ -14,7 +14,7 @@ SIGKILL after KILL_GRACE_S; after any end, whatever is left in the group is kill
 worktree is removed after the attempt; one with uncommitted changes is kept and recorded.
 The result is stored as a `task` memory in the task's namespace (default: the plan's,
 `project:<repository name>`). Progress is not broadcast: every transition is journaled in the
-database (store/tasks.py), which the orchestrator and the APIs tail. A stop (`close`, or a
+database (store/sqlite/tasks.py), which the orchestrator and the APIs tail. A stop (`close`, or a
 `WorkStop` message for the plan) kills the running attempt's group and puts the task back to
 ready. Attempts of workers whose liveness lock is free (dead) are given back by
 `reclaim_dead_attempts`, after killing what is left of their process group.
@@ -42,7 +42,13 @@ from mnemosyne.coord.queue import Message
 from mnemosyne.coord.root import CoordinationRoot, locate_git
 from mnemosyne.coord.worktrees import Workspace, close_workspace, open_workspace
 from mnemosyne.errors import MnemosyneError
-from mnemosyne.store.tasks import TAIL_BYTES, TaskRow, TaskStore, result_memory
+from mnemosyne.store.sqlite.tasks import (
+    TAIL_BYTES,
+    Claimant,
+    TaskRow,
+    TaskStore,
+    result_memory,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +104,13 @@ def reclaim_dead_attempts(tasks: TaskStore, root: CoordinationRoot,
     if given_back and coordinator is not None:
         broadcast(coordinator, WORK_AVAILABLE, {"plan": given_back[0].split("/")[0]})
     return given_back
+
+
+def _drop(lock: InstanceLock) -> None:
+    """Release an attempt's liveness lock and remove its file."""
+    lock.release()
+    with contextlib.suppress(OSError):
+        os.unlink(lock.path)
 
 
 class Attempt:
@@ -183,27 +196,59 @@ class TaskWorker:
                 logger.error("task worker: %s: %s", type(error).__name__, error)
 
     def _run_one(self) -> bool:
-        """Claim and run one task; return False if there was none to claim."""
+        """Claim a task and run it, then each next one; return False if there was none.
+
+        A task's end and the claim of the next one are one transaction (`finish(then=...)`),
+        so the worker goes from one task to the next without waiting for anything else. Each
+        attempt has its own liveness lock, taken before the claim that names it.
+        """
+        run_id, lock = self._new_attempt_lock()
+        try:
+            task = self.tasks.claim(self.instance_id, run_id, self.host, str(self.root.path))
+        except BaseException:
+            _drop(lock)
+            raise
+        if task is None:
+            _drop(lock)
+            return False
+        while task is not None:
+            if self._closing:  # claimed with the last end, never started: back to ready
+                try:
+                    self.tasks.release(task.plan, task.id, run_id,
+                                       f"worker {self.instance_id} stopped")
+                finally:
+                    _drop(lock)
+                return True
+            following = self._new_attempt_lock()
+            try:
+                task = self._run_claimed(task, run_id, following[0])
+            except BaseException:
+                _drop(following[1])
+                raise
+            finally:
+                _drop(lock)
+            run_id, lock = following
+        _drop(lock)  # the last attempt lock, taken for a claim that found nothing
+        return True
+
+    def _new_attempt_lock(self) -> tuple[str, InstanceLock]:
         run_id = new_instance_id()
         lock = InstanceLock(self.root.locks, run_id)
         lock.acquire()
+        return run_id, lock
+
+    def _run_claimed(self, task: TaskRow, run_id: str, next_run_id: str) -> TaskRow | None:
+        """Run the claimed *task*; return the task claimed with its end as *next_run_id*."""
+        attempt = Attempt(task)
+        with self._guard:
+            self._current = attempt
         try:
-            task = self.tasks.claim(self.instance_id, run_id, self.host, str(self.root.path))
-            if task is None:
-                return False
-            attempt = Attempt(task)
-            with self._guard:
-                self._current = attempt
-            try:
-                self._attempt(attempt, run_id)
-            finally:
-                with self._guard:
-                    self._current = None
-            return True
+            then = None if self._closing else \
+                Claimant(self.instance_id, next_run_id, self.host, str(self.root.path))
+            return self._attempt(attempt, run_id, then)
         finally:
-            lock.release()
-            with contextlib.suppress(OSError):
-                os.unlink(lock.path)
+            with self._guard:
+                self._current = None
 
     def _plan_context(self, plan: str) -> tuple[str, str]:
         if plan not in self._namespaces:
@@ -211,7 +256,7 @@ class TaskWorker:
             self._namespaces[plan] = (stored.base_dir, stored.namespace)
         return self._namespaces[plan]
 
-    def _attempt(self, attempt: Attempt, run_id: str) -> None:
+    def _attempt(self, attempt: Attempt, run_id: str, then: Claimant | None) -> TaskRow | None:
         task = attempt.task
         spec = task.spec
         base_dir, plan_namespace = self._plan_context(task.plan)
@@ -241,7 +286,7 @@ class TaskWorker:
         if attempt.stopped is not None and not success:  # one that had succeeded is kept
             self.tasks.release(task.plan, task.id, run_id, attempt.stopped)
             logger.info("task %s/%s: stopped, ready again", task.plan, task.id)
-            return
+            return None
         memory = None
         try:
             memory = result_memory(task, namespace, "done" if success else "failed",
@@ -251,18 +296,19 @@ class TaskWorker:
             logger.warning("task %s/%s: no result memory: %s", task.plan, task.id, problem)
         outcome = self.tasks.finish(task.plan, task.id, run_id, exit_status=exit_status,
                                     duration_s=duration, output_tail=tail, error=error,
-                                    memory=memory, worktree_path=kept)
+                                    memory=memory, worktree_path=kept, then=then)
         if outcome is None:
             logger.warning("task %s/%s: taken from this worker meanwhile; result dropped",
                            task.plan, task.id)
-            return
+            return None
         logger.info("task %s/%s: %s (exit status %s, %.3f s)%s", task.plan, task.id,
                     outcome.state, exit_status, duration,
                     f"; worktree {kept} kept (uncommitted changes)" if kept else "")
-        # This worker claims the next ready task itself at once: the others are woken only
-        # when there is more than that one (a fan-out, or a retry beside a new task).
+        # This worker has claimed the next ready task with this end: the others are woken
+        # only when more became ready than that one (a fan-out, or a retry beside a new task).
         if len(outcome.ready) + (outcome.state == "ready") > 1:
             broadcast(self.coordinator, WORK_AVAILABLE, {"plan": task.plan})
+        return outcome.claimed
 
     def _execute(self, attempt: Attempt, run_id: str,
                  cwd: Path) -> tuple[int | None, str, str | None]:

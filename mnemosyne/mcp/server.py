@@ -36,7 +36,7 @@ from mnemosyne.mcp.tools import (
     build_context,
     render_context,
 )
-from mnemosyne.store.memories import MemoryStore
+from mnemosyne.store.backend import MemoryBackend
 from mnemosyne.store.model import NAMESPACE_RE
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def project_namespace(location: GitLocation | None) -> str:
 class McpServer:
     """Answers MCP messages with the memory store and the session's coordinator."""
 
-    def __init__(self, store: MemoryStore, server_name: str = SERVER_NAME) -> None:
+    def __init__(self, store: MemoryBackend, server_name: str = SERVER_NAME) -> None:
         self.store = store
         self.server_name = server_name
 

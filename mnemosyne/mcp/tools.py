@@ -28,9 +28,9 @@ from mnemosyne.coord.queue import Message, validate_message_type
 from mnemosyne.errors import MnemosyneError, NotFoundError, UnavailableError, UsageError
 from mnemosyne.mcp.validation import validate
 from mnemosyne.store import model
-from mnemosyne.store.memories import MemoryStore
+from mnemosyne.store.backend import MemoryBackend
 from mnemosyne.store.model import Memory
-from mnemosyne.store.recall import MAX_LIMIT, make_recall_query, recall
+from mnemosyne.store.query import MAX_LIMIT, make_recall_query
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class Inbox:
 class ToolContext:
     """What a tool call may use: the store, this agent's instance, its default namespace."""
 
-    store: MemoryStore
+    store: MemoryBackend
     default_namespace: str = "global"
     coordinator: CrossProcessCoordinator | None = None
     # Messages received for this instance but not yet handed to the agent (see server.py).
@@ -256,7 +256,7 @@ def run_recall(context: ToolContext, arguments: dict[str, Any]) -> Result:
         query = make_recall_query(arguments.get("query", ""), namespace=namespace,
                                   memory_types=arguments.get("type"), tags=arguments.get("tags"),
                                   min_importance=arguments.get("min_importance"), limit=limit)
-        hits += recall(context.store, query)
+        hits += context.store.recall(query)
     hits = sorted(hits, key=lambda hit: hit.score, reverse=True)[:limit]
     return ({"memories": [hit.to_dict() for hit in hits]},
             lines_or([memory_line(hit.memory, hit.score) for hit in hits], "no memory matches"))
@@ -323,12 +323,12 @@ def build_context(context: ToolContext, namespace: str | None = None,
     global_share = max(1, limit // 4) if project != "global" else 0
     important_share = max(1, limit - recent_share - global_share)
     sections: list[tuple[str, list[Memory]]] = [
-        ("important", [hit.memory for hit in recall(context.store, make_recall_query(
+        ("important", [hit.memory for hit in context.store.recall(make_recall_query(
             "", namespace=project, limit=important_share))]),
         ("recent", context.store.list(project, limit=recent_share + important_share)),
     ]
     if global_share:
-        sections.append(("global", [hit.memory for hit in recall(context.store, make_recall_query(
+        sections.append(("global", [hit.memory for hit in context.store.recall(make_recall_query(
             "", namespace="global", limit=global_share))]))
     chosen: dict[str, dict[str, Any]] = {}
     size, truncated = 0, False

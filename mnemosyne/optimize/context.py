@@ -16,9 +16,10 @@ from pathlib import Path
 from mnemosyne.errors import UsageError
 from mnemosyne.optimize.context_pack import LINE_IMPORTANCE, UNITS, ContextPack, build_pack
 from mnemosyne.store import model
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import MemoryStore
-from mnemosyne.store.recall import MAX_LIMIT, make_recall_query, recall
+from mnemosyne.store.query import MAX_LIMIT, make_recall_query
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
+from mnemosyne.store.sqlite.recall import recall
 
 MAX_CANDIDATES = MAX_LIMIT
 DEFAULT_BUDGET = 8192
@@ -32,7 +33,7 @@ def context_namespaces(namespaces: Sequence[str] | None) -> list[str | None]:
     return list(dict.fromkeys(["global", *chosen]))
 
 
-def gather(store: MemoryStore, namespaces: Sequence[str] | None,
+def gather(store: SqliteBackend, namespaces: Sequence[str] | None,
            query: str = "") -> list[model.Memory]:
     """Return the candidate memories (unordered, each once) without counting any access."""
     found: dict[str, model.Memory] = {}
@@ -56,6 +57,6 @@ def context_pack(db_path: Path, busy_timeout_ms: int, *, namespaces: Sequence[st
     if unit not in UNITS:
         raise UsageError(f"unit must be one of {', '.join(UNITS)}, not {unit!r}")
     context_namespaces(namespaces)  # validate before opening anything
-    with MemoryStore(Database.open_read_only(db_path, busy_timeout_ms)) as store:
+    with SqliteBackend(Database.open_read_only(db_path, busy_timeout_ms)) as store:
         memories = gather(store, namespaces, query)
     return build_pack(memories, budget, unit)

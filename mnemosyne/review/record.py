@@ -36,8 +36,8 @@ from mnemosyne.coord.registry import ProcessRegistry
 from mnemosyne.coord.safefile import UntrustedFile, open_lock_file, read_untrusted
 from mnemosyne.errors import MnemosyneError, UnsafeError, UsageError
 from mnemosyne.store import model
-from mnemosyne.store.memories import MemoryStore
-from mnemosyne.store.recall import make_recall_query, recall
+from mnemosyne.store.backend import MemoryBackend
+from mnemosyne.store.query import make_recall_query
 
 logger = logging.getLogger(__name__)
 
@@ -175,14 +175,14 @@ def mark_done(root_path: Path, sha: str, memory_id: str) -> None:
         logger.warning("cannot write the review marker %s: %s", path, error.strerror or error)
 
 
-def stored_review(store: MemoryStore, sha: str) -> str | None:
+def stored_review(store: MemoryBackend, sha: str) -> str | None:
     """Return the id of a stored review memory of commit *sha*, or None."""
     query = make_recall_query(memory_types=MEMORY_TYPE, tags=[f"commit:{sha}"], limit=1)
-    hits = recall(store, query, count_access=False)
+    hits = store.recall(query, count_access=False)
     return hits[0].memory.id if hits else None
 
 
-def reviewed_before(root_path: Path, store: MemoryStore, sha: str) -> bool:
+def reviewed_before(root_path: Path, store: MemoryBackend, sha: str) -> bool:
     """Return True if commit *sha* was reviewed before (call it holding the claim)."""
     if done_marker(root_path, sha) is not None:
         return True
@@ -217,7 +217,7 @@ def memory_content(result: ReviewResult) -> str:
     return "\n".join(lines)
 
 
-def store_result(store: MemoryStore, result: ReviewResult, namespace: str) -> str:
+def store_result(store: MemoryBackend, result: ReviewResult, namespace: str) -> str:
     """Store *result* as one memory of type `review` in *namespace*; return its id."""
     memory = store.remember(memory_content(result), namespace=namespace,
                             importance=4 if result.passed else 7, tags=memory_tags(result),

@@ -31,7 +31,7 @@ from mnemosyne.review import markers, record, tips
 from mnemosyne.review.checkrun import CheckResult, CheckStopped, run_check
 from mnemosyne.review.record import ReviewResult
 from mnemosyne.review.worktree import temporary_worktree
-from mnemosyne.store import model, open_memory_store
+from mnemosyne.store import model, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class Reviewer:
                                   ttl_s=settings.message_ttl_s)
         self.stop_fd = stop_fd
         self.tick = tick
-        self.store = open_memory_store(settings)
+        self.store = open_store(settings)
         self.busy: list[str] = []  # commits another reviewer held in the last pass
 
     def close(self) -> None:

@@ -4,7 +4,7 @@ A daemon answering recalls would otherwise commit a write after every search: th
 latency pays for it, and every instance's change-journal reader wakes for it. Here the counts
 gather in memory and one short transaction writes them at most every `interval_s` seconds
 (and at close), so a recall only reads. A crash loses at most that interval's counts; memories
-are never at stake. One-shot commands keep writing at once (MemoryStore without a batcher).
+are never at stake. One-shot commands keep writing at once (SqliteBackend without a batcher).
 Must not: block a caller on the database, or raise from its thread.
 """
 

@@ -15,7 +15,12 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from mnemosyne.errors import UsageError
+from mnemosyne.errors import NotFoundError, UsageError
+
+# The columns of a stored memory, in the export's order, in both engines.
+MEMORY_COLUMNS = ("id, namespace, content, summary, memory_type, importance, tags, created_at, "
+                  "updated_at, access_count, last_accessed_at, archived, superseded_by")
+MIN_ID_PREFIX = 4  # the shortest id prefix `show` and friends accept
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 NAMESPACE_RE = re.compile(rf"global|project:{NAME_PATTERN}|session:{NAME_PATTERN}:{NAME_PATTERN}")
@@ -190,6 +195,63 @@ def validate_changes(*, content: Any, summary: Any, importance: Any, tags: Any,
         raise UsageError("nothing to update: give content, summary, importance, tags, "
                          "type, or archive/unarchive")
     return changes
+
+
+def validate_link_fields(link_type: Any, strength: Any) -> tuple[str, float]:
+    """Return a link's type and strength. Raises UsageError for a bad type or strength."""
+    link_type = validate_link_type(link_type)
+    try:
+        value = float(strength)
+    except (TypeError, ValueError):
+        value = -1.0
+    if isinstance(strength, bool) or not 0.0 <= value <= 1.0:
+        raise UsageError(f"link strength must be from 0.0 to 1.0, not {strength!r}")
+    return link_type, value
+
+
+def new_link(source_id: str, target_id: str, link_type: Any, strength: Any) -> Link:
+    """Return a link between two resolved ids, now.
+
+    Raises UsageError for a bad type, a strength outside 0.0-1.0, or a self-link.
+    """
+    link_type, strength = validate_link_fields(link_type, strength)
+    if source_id == target_id:
+        raise UsageError("a memory cannot be linked to itself")
+    return Link(source_id, target_id, link_type, float(strength), utc_now())
+
+
+def id_prefix_range(id_or_prefix: Any) -> tuple[str, str]:
+    """Return the range [low, high) of the ids that are or start with *id_or_prefix*.
+
+    Raises UsageError unless it is at least MIN_ID_PREFIX hex digits (and dashes).
+    """
+    text = str(id_or_prefix).strip().lower()
+    if len(text) < MIN_ID_PREFIX or not all(c in "0123456789abcdef-" for c in text):
+        raise UsageError(f"{id_or_prefix!r} is not a memory id or an id prefix of at least "
+                         f"{MIN_ID_PREFIX} hex digits")
+    return text, text[:-1] + chr(ord(text[-1]) + 1)
+
+
+def the_one_id(found: list[str], id_or_prefix: Any) -> str:
+    """Return the only id in *found* (at most two ids in its prefix range).
+
+    Raises NotFoundError if there is none, UsageError if the prefix is ambiguous.
+    """
+    if not found:
+        raise NotFoundError(f"no memory with id {id_or_prefix}")
+    if len(found) > 1:
+        raise UsageError(f"id prefix {id_or_prefix!r} is ambiguous: give more characters")
+    return found[0]
+
+
+def validate_list_limit(limit: int | None) -> int | None:
+    """Return how many memories a listing may return (None: all; 0 also means all).
+
+    Raises UsageError for a negative limit.
+    """
+    if limit is not None and limit < 0:
+        raise UsageError(f"limit must be 0 (no limit) or more, not {limit}")
+    return int(limit) if limit else None
 
 
 def validate_timestamp(raw: Any, field: str) -> str:

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from mnemosyne.errors import MnemosyneError
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import MemoryStore
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
     except MnemosyneError as error:
         print(json.dumps({"errors": [f"open: {error}"], "written": []}))
         return
-    store = MemoryStore(database)
+    store = SqliteBackend(database)
     for index in range(count):
         try:
             memory = store.remember(f"worker {worker} memory {index} about concurrency",

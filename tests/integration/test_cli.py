@@ -88,7 +88,7 @@ def test_version_and_config_show(cli):
     shown = json.loads(cli("config", "show", "--format", "json",
                            env={"MNEMOSYNE_SHARED_SECRET": "s3cret"}).ok().stdout)
     rows = {row["name"]: row for row in shown["settings"]}
-    assert rows["db_path"]["source"] == "flag"
+    assert rows["database_url"]["source"] == "flag"
     assert rows["shared_secret"]["value"] == "********"
     assert "s3cret" not in json.dumps(shown)
 

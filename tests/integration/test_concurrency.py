@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from mnemosyne.store import migrations
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import MemoryStore
+from mnemosyne.store.sqlite import migrations
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
 
 WORKER = Path(__file__).with_name("store_worker.py")
 
@@ -38,7 +38,7 @@ def test_eight_processes_write_500_each_with_no_error_and_nothing_lost(tmp_path,
     written = {memory_id for report in reports for memory_id in report["written"]}
     assert len(written) == 4000
     database = Database.open(db_path)
-    store = MemoryStore(database)
+    store = SqliteBackend(database)
     stored = {memory.id for memory in store.list(limit=0)}
     assert stored == written
     for worker in range(8):
@@ -61,5 +61,5 @@ def test_eight_processes_opening_a_brand_new_file_at_once_get_one_schema(tmp_pat
         tables = database.read(lambda c: c.execute(
             "SELECT count(*) FROM sqlite_master WHERE name = 'memories'").fetchall())
         assert tables == [(1,)]
-        assert MemoryStore(database).count() == 8
+        assert SqliteBackend(database).count() == 8
         database.close()

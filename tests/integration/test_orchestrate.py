@@ -252,3 +252,14 @@ def test_an_api_instance_publishes_task_events(cli, start_daemon, tmp_path):
         assert seen[-1].json()["data"]["exit_status"] == 1
     finally:
         client.close()
+
+
+def test_plans_with_a_postgresql_database_are_refused_in_one_line(cli, tmp_path,
+                                                                   postgres_database_url):
+    """Plans live in the SQLite database only: orchestrate, status and --accept-work say so."""
+    plan = write_plan(tmp_path / "p.json", "pg", [{"id": "a", "command": "true"}])
+    on_postgres = {"DATABASE_URL": postgres_database_url}
+    assert cli("remember", "-c", "works", db=None, env=on_postgres).returncode == 0  # migrated
+    for args in (("orchestrate", "--plan", str(plan), "--workers", "0"),
+                 ("orchestrate", "status"), ("serve", "--accept-work")):
+        assert_one_line_error(cli(*args, db=None, env=on_postgres), 2, "SQLite")

@@ -8,6 +8,7 @@ from mnemosyne.config import (
     Settings,
     parse_database_url,
     parse_host_port,
+    redact_url,
     resolve_settings,
 )
 
@@ -33,7 +34,7 @@ def test_precedence_is_flag_then_env_then_file_then_default(tmp_path):
     environ = {"MNEMOSYNE_DB_PATH": "/from/env.db", "MNEMOSYNE_LOG_LEVEL": "error"}
     settings = resolve_settings({"db_path": "/from/flag.db"}, environ, config)
     assert settings.db_path == Path("/from/flag.db")
-    assert settings.sources["db_path"] == "flag"
+    assert settings.sources["database_url"] == "flag"
     assert settings.log_level == "error"
     assert settings.sources["log_level"] == "env:MNEMOSYNE_LOG_LEVEL"
     assert settings.busy_timeout_ms == 7000
@@ -50,13 +51,13 @@ def test_mnemosyne_db_path_wins_over_database_url(tmp_path):
     del environ["MNEMOSYNE_DB_PATH"]
     settings = resolve_settings(environ=environ)
     assert settings.db_path == Path("/b.db")
-    assert settings.sources["db_path"] == "env:DATABASE_URL"
+    assert settings.sources["database_url"] == "env:DATABASE_URL"
 
 
 @pytest.mark.parametrize(("url", "expected"), [
-    ("sqlite:////var/lib/m.db", Path("//var/lib/m.db")),
-    ("sqlite:///var/lib/m.db", Path("/var/lib/m.db")),
-    ("/plain/path.db", Path("/plain/path.db")),
+    ("sqlite:////var/lib/m.db", "//var/lib/m.db"),
+    ("sqlite:///var/lib/m.db", "/var/lib/m.db"),
+    ("/plain/path.db", "/plain/path.db"),
 ])
 def test_database_url_accepts_plain_paths_and_absolute_sqlite_urls(url, expected):
     assert parse_database_url(url) == expected
@@ -64,10 +65,34 @@ def test_database_url_accepts_plain_paths_and_absolute_sqlite_urls(url, expected
 
 def test_database_url_relative_plain_path_is_made_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert parse_database_url("rel.db") == tmp_path / "rel.db"
+    assert parse_database_url("rel.db") == str(tmp_path / "rel.db")
 
 
-@pytest.mark.parametrize("url", ["libsql://host/db", "postgres://x/y", "sqlite://relative.db",
+@pytest.mark.parametrize("url", ["postgres://u:p@h/db", "postgresql:///db?host=/run/pg",
+                                 "POSTGRESQL://h/db"])
+def test_database_url_keeps_postgresql_urls_as_given_with_no_sqlite_path(url, tmp_path):
+    assert parse_database_url(url) == url
+    settings = resolve_settings(environ={"DATABASE_URL": url, "XDG_CONFIG_HOME": str(tmp_path)})
+    assert settings.database_url == url and settings.db_path is None
+
+
+def test_config_show_hides_the_database_password(tmp_path):
+    url = "postgresql://alice:s3cret@db.example/mem?sslmode=require&password=other"
+    settings = resolve_settings(environ={"DATABASE_URL": url, "XDG_CONFIG_HOME": str(tmp_path)})
+    shown = {row["name"]: row["value"] for row in settings.describe()}["database_url"]
+    assert shown == "postgresql://alice:***@db.example/mem?sslmode=require&password=***"
+    assert redact_url("postgresql://bob@h/db") == "postgresql://bob@h/db"
+
+
+def test_legacy_db_path_key_and_flag_still_work(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('db_path = "/from/file.db"\n')
+    settings = resolve_settings(environ={}, config_path=config)
+    assert settings.db_path == Path("/from/file.db")
+    assert resolve_settings({"db_path": "/f.db"}, {}, config).database_url == "/f.db"
+
+
+@pytest.mark.parametrize("url", ["libsql://host/db", "mysql://x/y", "sqlite://relative.db",
                                  "sqlite:///"])
 def test_database_url_rejects_other_schemes_naming_the_supported_ones(url):
     with pytest.raises(ValueError, match="sqlite:///ABSOLUTE/PATH"):

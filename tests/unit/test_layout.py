@@ -26,6 +26,9 @@ FORBIDDEN_IMPORTS = {
     "mnemosyne/store/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api",
                          "mnemosyne.doctor", "mnemosyne.mcp", "mnemosyne.dash",
                          "mnemosyne.coord", "mnemosyne.review"),
+    # The two engines know nothing of each other; what they share lives in store/ itself.
+    "mnemosyne/store/sqlite/": ("mnemosyne.store.postgres",),
+    "mnemosyne/store/postgres/": ("mnemosyne.store.sqlite",),
     "mnemosyne/coord/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api",
                          "mnemosyne.doctor", "mnemosyne.mcp", "mnemosyne.dash",
                          "mnemosyne.store", "mnemosyne.review"),
@@ -101,6 +104,11 @@ def test_layering_is_one_way(path):
         if name.startswith(prefix):
             bad = [module for module in imports if module.startswith(forbidden)]
             assert not bad, f"{name} imports {bad}"
+    if name.startswith("mnemosyne/store/") and name.count("/") == 2 \
+            and not name.endswith("__init__.py"):  # the interface and what both engines share
+        engines = [module for module in imports
+                   if module.startswith(("mnemosyne.store.sqlite", "mnemosyne.store.postgres"))]
+        assert not engines, f"{name} imports an engine: {engines}"
     if not name.startswith("mnemosyne/cli/") and name != "mnemosyne/__main__.py":
         assert not [module for module in imports if module.startswith("mnemosyne.cli")], name
 

@@ -1,6 +1,6 @@
 """The PostgreSQL store: every MemoryBackend operation on a PostgreSQL server.
 
-Behaves as the SQLite store (mnemosyne/store/memories.py, recall.py, transfer.py, changes.py):
+Behaves as the SQLite store (mnemosyne/store/sqlite/backend.py, recall.py, transfer.py, changes.py):
 the same validation before any statement, strict namespaces, id prefixes, links and
 supersession, access counts, the export bytes and the change events. Writes are retried by
 connection.py, so each one here is idempotent: a memory is inserted by its id with ON CONFLICT
@@ -20,10 +20,10 @@ from typing import IO, Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from mnemosyne.errors import MnemosyneError, NotFoundError, UsageError
+from mnemosyne.errors import MnemosyneError, NotFoundError
 from mnemosyne.store import model
-from mnemosyne.store.memories import MEMORY_COLUMNS, MIN_ID_PREFIX
-from mnemosyne.store.model import Link, Memory
+from mnemosyne.store.backend import DatabaseHealth
+from mnemosyne.store.model import MEMORY_COLUMNS, Link, Memory
 from mnemosyne.store.postgres import recall as recall_sql
 from mnemosyne.store.postgres import transfer
 from mnemosyne.store.postgres.changes import PostgresChangeFeed
@@ -35,23 +35,13 @@ from mnemosyne.store.postgres.rows import (
     memory_parameters,
     reject_nul,
 )
-from mnemosyne.store.recall import RecallHit, RecallQuery
-from mnemosyne.store.transfer import ImportReport
+from mnemosyne.store.query import RecallHit, RecallQuery
+from mnemosyne.store.records import ImportReport
 
 logger = logging.getLogger(__name__)
 
 SAME_MEMORY_FIELDS = ("id", "namespace", "content", "summary", "memory_type", "importance",
                       "tags", "created_at")
-
-
-@dataclasses.dataclass(frozen=True)
-class DatabaseHealth:
-    """Whether the database answers (the contract's mnemosyne.store.backend.DatabaseHealth)."""
-
-    ok: bool
-    detail: str
-    writer_active: bool = False
-    oldest_write_s: float = 0.0
 
 
 class PostgresBackend:
@@ -125,19 +115,11 @@ class PostgresBackend:
 
         Raises UsageError if the prefix is too short or ambiguous, NotFoundError if none match.
         """
-        text = str(id_or_prefix).strip().lower()
-        if len(text) < MIN_ID_PREFIX or not all(c in "0123456789abcdef-" for c in text):
-            raise UsageError(f"{id_or_prefix!r} is not a memory id or an id prefix of at least "
-                             f"{MIN_ID_PREFIX} hex digits")
-        upper = text[:-1] + chr(ord(text[-1]) + 1)
+        low, high = model.id_prefix_range(id_or_prefix)
         rows = self.connections.read(lambda connection: connection.execute(
             "SELECT id FROM memories WHERE id >= %s AND id < %s ORDER BY id LIMIT 2",
-            (text, upper)).fetchall())
-        if not rows:
-            raise NotFoundError(f"no memory with id {id_or_prefix}")
-        if len(rows) > 1:
-            raise UsageError(f"id prefix {id_or_prefix!r} is ambiguous: give more characters")
-        return rows[0][0]
+            (low, high)).fetchall())
+        return model.the_one_id([row[0] for row in rows], id_or_prefix)
 
     def _read_memory(self, memory_id: str) -> Memory | None:
         row = self.connections.read(lambda connection: connection.execute(
@@ -173,11 +155,8 @@ class PostgresBackend:
         if not include_archived:
             clauses.append("NOT archived")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        limit_sql = ""
-        if limit is not None:
-            if limit < 0:
-                raise UsageError(f"limit must be 0 (no limit) or more, not {limit}")
-            limit_sql = f"LIMIT {int(limit)}" if limit else ""
+        most = model.validate_list_limit(limit)
+        limit_sql = f"LIMIT {most}" if most else ""
         rows = self.connections.read(lambda connection: connection.execute(
             f"SELECT {MEMORY_COLUMNS} FROM memories {where} ORDER BY seq DESC {limit_sql}",
             parameters).fetchall())
@@ -252,18 +231,14 @@ class PostgresBackend:
 
         Raises UsageError for a bad type, strength or a self-link; NotFoundError for a missing id.
         """
-        link_type = model.validate_link_type(link_type)
-        if isinstance(strength, bool) or not 0.0 <= float(strength) <= 1.0:
-            raise UsageError(f"link strength must be from 0.0 to 1.0, not {strength!r}")
-        source_id, target_id = self.resolve_id(source), self.resolve_id(target)
-        if source_id == target_id:
-            raise UsageError("a memory cannot be linked to itself")
-        link = Link(source_id, target_id, link_type, float(strength), model.utc_now())
+        link_type, strength = model.validate_link_fields(link_type, strength)  # before lookups
+        link = model.new_link(self.resolve_id(source), self.resolve_id(target), link_type,
+                              strength)
 
         def store(connection: psycopg.Connection, _attempt: int) -> None:
             found = connection.execute(
                 "SELECT id FROM memories WHERE id IN (%s, %s) FOR SHARE",
-                (source_id, target_id)).fetchall()
+                (link.source_id, link.target_id)).fetchall()
             if len(found) != 2:
                 raise NotFoundError("a linked memory was deleted meanwhile")
             connection.execute(

@@ -26,7 +26,8 @@ import threading
 import psycopg
 
 from mnemosyne.errors import UnavailableError
-from mnemosyne.store.changes import BATCH, PREVIEW_CHARS, Change
+from mnemosyne.store.backend import CHANGE_BATCH as BATCH
+from mnemosyne.store.backend import PREVIEW_CHARS, Change
 from mnemosyne.store.postgres.connection import CHANNEL, Connections
 
 logger = logging.getLogger(__name__)

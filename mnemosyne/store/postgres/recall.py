@@ -1,6 +1,6 @@
 """Recall on PostgreSQL: full-text search ranked by relevance, importance and recency.
 
-The same ranking and rules as the SQLite store (mnemosyne/store/recall.py): score =
+The same ranking and rules as the SQLite store (mnemosyne/store/sqlite/recall.py): score =
 relevance * (0.5 + importance/10) * (0.5 + 0.5 / (1 + age_days/30)); relevance is
 `ts_rank` over the `search` column (English stemming; tags weigh 2, content 1, summary 0.5);
 all words must match, and if none match that way any word may; `word*` is a prefix search
@@ -19,9 +19,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from mnemosyne.store.memories import MEMORY_COLUMNS
+from mnemosyne.store.model import MEMORY_COLUMNS
 from mnemosyne.store.postgres.rows import memory_from_row
-from mnemosyne.store.recall import (
+from mnemosyne.store.query import (
     CANDIDATE_CAP,
     RECENCY_HALF_LIFE_DAYS,
     TERM_RE,

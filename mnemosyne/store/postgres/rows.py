@@ -1,7 +1,7 @@
 """Memories as PostgreSQL rows: the column list, row to Memory, Memory to parameters.
 
-The columns are SQLite's (`mnemosyne.store.memories.MEMORY_COLUMNS`, same order); tags are a
-jsonb array and `archived` a boolean. PostgreSQL text cannot hold NUL characters, so they are
+The columns are the model's (`model.MEMORY_COLUMNS`, in SQLite's order); tags are a jsonb
+array and `archived` a boolean. PostgreSQL text cannot hold NUL characters, so they are
 refused here as invalid input before any statement runs.
 Must not: run statements.
 """
@@ -14,8 +14,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from mnemosyne.errors import UsageError
-from mnemosyne.store.memories import MEMORY_COLUMNS
-from mnemosyne.store.model import Memory
+from mnemosyne.store.model import MEMORY_COLUMNS, Memory
 
 COLUMNS = tuple(MEMORY_COLUMNS.replace(" ", "").split(","))
 PLACEHOLDERS = ", ".join(["%s"] * len(COLUMNS))

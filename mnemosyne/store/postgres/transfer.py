@@ -1,7 +1,7 @@
 """Export and import on PostgreSQL: the same JSON Lines, byte for byte, as the SQLite store.
 
 Export reads one REPEATABLE READ snapshot through a server-side cursor (constant memory) and
-writes the records exactly as mnemosyne/store/transfer.py does: ordered by creation, links by
+writes the records exactly as mnemosyne/store/sqlite/transfer.py does: ordered by creation, links by
 (source, target, type) in byte order. Import validates everything first with the SQLite
 store's record parser, then writes batches of BATCH_ROWS in one statement each; ids already
 present are skipped (or replaced), so a retried batch or a re-run import writes nothing twice.
@@ -19,14 +19,14 @@ from psycopg.types.json import Jsonb
 
 from mnemosyne.errors import UsageError
 from mnemosyne.store import model
-from mnemosyne.store.memories import MEMORY_COLUMNS
+from mnemosyne.store.model import MEMORY_COLUMNS
 from mnemosyne.store.postgres.connection import Connections
 from mnemosyne.store.postgres.rows import COLUMNS, memory_from_row, reject_nul
-from mnemosyne.store.transfer import (
+from mnemosyne.store.records import (
     BATCH_ROWS,
     LINK_FIELDS_ORDER,
     ImportReport,
-    _Record,
+    Record,
     validate_records,
 )
 
@@ -84,8 +84,8 @@ def existing_ids(connections: Connections, ids: Iterable[str]) -> set[str]:
         "SELECT id FROM memories WHERE id = ANY(%s)", (wanted,)).fetchall())}
 
 
-def _batch_writer(batch: list[_Record],
-                  replace: bool) -> Callable[[psycopg.Connection, int], list[_Record]]:
+def _batch_writer(batch: list[Record],
+                  replace: bool) -> Callable[[psycopg.Connection, int], list[Record]]:
     rows = [{"position": position, **dict(zip(COLUMNS, (
         record.memory.id, record.memory.namespace, record.memory.content,
         record.memory.summary, record.memory.memory_type, record.memory.importance,
@@ -96,7 +96,7 @@ def _batch_writer(batch: list[_Record],
     updates = ", ".join(f"{column} = excluded.{column}" for column in COLUMNS[1:])
     conflict = f"DO UPDATE SET {updates}" if replace else "DO NOTHING"
 
-    def work(connection: psycopg.Connection, _attempt: int) -> list[_Record]:
+    def work(connection: psycopg.Connection, _attempt: int) -> list[Record]:
         inserted = {row[0] for row in connection.execute(
             f"INSERT INTO memories ({MEMORY_COLUMNS}) "
             f"SELECT {', '.join(COLUMNS[:-1])}, NULL FROM jsonb_to_recordset(%s) "
@@ -125,7 +125,7 @@ def import_memories(connections: Connections, lines: Iterable[str], max_content_
     if replace:
         report.replaced = len(existing_ids(connections,
                                            (record.memory.id for record in records)))
-    written: list[_Record] = []
+    written: list[Record] = []
     for start in range(0, len(records), BATCH_ROWS):
         written += connections.write(_batch_writer(records[start:start + BATCH_ROWS],
                                                    replace))

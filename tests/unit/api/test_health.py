@@ -8,6 +8,8 @@ import time
 from mnemosyne import __version__
 from mnemosyne.api.events import EventHub
 from mnemosyne.api.health import ANSWER_REUSE_S, DatabaseProbe, HealthEndpoint
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
 from tests.helpers import SseClient, http_request
 
 
@@ -65,12 +67,15 @@ def test_head_and_wrong_method(running_api):
     assert wrong.status == 405 and wrong.headers["allow"] == "GET, HEAD"
 
 
+def open_backend(path):
+    return SqliteBackend(Database.open(path))
+
+
 def test_probe_sees_a_removed_or_replaced_database(tmp_path):
     path = tmp_path / "m.db"
-    path.write_bytes(b"x")
-    probe = DatabaseProbe(path)
-    assert probe.inspect() is None
-    with path.open("rb"):  # as SQLite keeps it open: its inode number cannot be reused
+    with open_backend(path) as backend:  # SQLite keeps it open: its inode cannot be reused
+        probe = DatabaseProbe(backend.health)
+        assert probe.inspect() is None
         path.unlink()
         assert "was removed" in probe.inspect()
         path.write_bytes(b"y")
@@ -80,13 +85,13 @@ def test_probe_sees_a_removed_or_replaced_database(tmp_path):
 def test_probe_sees_an_unwritable_directory(tmp_path):
     directory = tmp_path / "d"
     directory.mkdir()
-    (directory / "m.db").write_bytes(b"x")
-    probe = DatabaseProbe(directory / "m.db")
-    directory.chmod(0o500)
-    try:
-        problem = probe.inspect()
-    finally:
-        directory.chmod(0o700)
+    with open_backend(directory / "m.db") as backend:
+        probe = DatabaseProbe(backend.health)
+        directory.chmod(0o500)
+        try:
+            problem = probe.inspect()
+        finally:
+            directory.chmod(0o700)
     if os.geteuid() == 0:
         assert problem is None  # root may write anyway: the integration test remounts it
     else:
@@ -95,14 +100,14 @@ def test_probe_sees_an_unwritable_directory(tmp_path):
 
 def test_probe_caches_briefly(tmp_path):
     path = tmp_path / "m.db"
-    path.write_bytes(b"x")
     now = [0.0]
-    probe = DatabaseProbe(path, clock=lambda: now[0])
-    assert probe() is None
-    path.unlink()
-    assert probe() is None  # cached
-    now[0] = 0.3
-    assert "was removed" in probe()
+    with open_backend(path) as backend:
+        probe = DatabaseProbe(backend.health, clock=lambda: now[0])
+        assert probe() is None
+        path.unlink()
+        assert probe() is None  # cached
+        now[0] = 0.3
+        assert "was removed" in probe()
 
 
 def test_degraded_when_the_database_file_is_removed(running_api):

@@ -37,8 +37,8 @@ def test_reload_names_the_settings_that_wait_for_a_restart(tmp_path, caplog):
     assert effective.heartbeat_interval_s == 1.5  # the loop applies it at once
     assert (effective.db_path, effective.api_addr) == (current.db_path, current.api_addr)
     assert effective.sources["api_addr"] == current.sources["api_addr"]
-    assert "changed db_path, api_addr, heartbeat_interval_s; only after a restart: " \
-           "db_path, api_addr" in caplog.text
+    assert "changed database_url, api_addr, heartbeat_interval_s; only after a restart: " \
+           "database_url, api_addr" in caplog.text
 
 
 def test_reload_with_nothing_changed_says_so(tmp_path, caplog):

@@ -8,8 +8,8 @@ from mnemosyne.api.events import EventHub
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.root import prepare_root
 from mnemosyne.daemon.publisher import EventPublisher
-from mnemosyne.store.changes import ChangeFeed
-from mnemosyne.store.tasks import TaskStore
+from mnemosyne.store.sqlite.changes import ChangeFeed
+from mnemosyne.store.sqlite.tasks import TaskStore
 
 KEY = b"k"
 

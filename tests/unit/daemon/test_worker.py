@@ -13,7 +13,7 @@ from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.identity import process_start_time, this_host
 from mnemosyne.coord.root import prepare_root
 from mnemosyne.daemon.worker import TaskWorker, kill_group, reclaim_dead_attempts
-from mnemosyne.store.tasks import TaskStore
+from mnemosyne.store.sqlite.tasks import TaskStore
 
 KEY = b"k"
 
@@ -73,6 +73,11 @@ def test_the_worker_runs_a_plan_in_order_and_stores_results(parts, tmp_path, sto
     assert (rows["c"].state, rows["c"].exit_status, rows["d"].state) == ("failed", 1, "skipped")
     memory = store.get(rows["c"].memory_id)
     assert memory.memory_type == "task" and memory.namespace == "project:x"
+    # Each task was claimed with the previous one's end: one attempt id each, no lock left.
+    assert len({row.run_id for row in rows.values() if row.run_id}) == 3
+    locks = tmp_path / "coord" / "locks"
+    wait_for(lambda: {path.name for path in locks.iterdir()}
+             <= {"a1b2c3d4.lock", "process_registry.json.lock"})
 
 
 def test_a_timeout_kills_the_whole_group_grandchild_included(parts, tmp_path):

@@ -3,8 +3,8 @@ import os
 from mnemosyne.config import resolve_settings
 from mnemosyne.doctor import database_check
 from mnemosyne.doctor.context import Context, Run
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import MemoryStore
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
 
 
 def context(tmp_path, fix=False):
@@ -16,7 +16,7 @@ def context(tmp_path, fix=False):
 def make_database(path):
     path.parent.mkdir(exist_ok=True)
     database = Database.open(path)
-    MemoryStore(database).remember("hello")
+    SqliteBackend(database).remember("hello")
     database.close()
 
 
@@ -54,3 +54,21 @@ def test_a_file_that_is_not_a_database_is_a_problem_not_an_exception(tmp_path):
     os.chmod(tmp_path / "data" / "m.db", 0o600)
     findings = database_check.run(context(tmp_path))
     assert any(finding.status == "problem" for finding in findings)
+
+
+def postgres_context(tmp_path, url):
+    settings = resolve_settings({"database_url": url},
+                                environ={"XDG_CONFIG_HOME": str(tmp_path / "config")})
+    return Context(Run(settings, b"k"))
+
+
+def test_a_postgresql_database_that_answers_is_one_ok_finding(tmp_path, postgres_database_url):
+    (finding,) = database_check.run(postgres_context(tmp_path, postgres_database_url))
+    assert finding.status == "ok" and finding.message.startswith("PostgreSQL postgresql://")
+    assert finding.message.endswith(" answers")
+
+
+def test_an_unreachable_postgresql_server_is_one_problem_without_the_password(tmp_path):
+    url = "postgresql://u:secret@127.0.0.1:1/db?connect_timeout=1"
+    (finding,) = database_check.run(postgres_context(tmp_path, url))
+    assert finding.status == "problem" and "secret" not in finding.message

@@ -10,12 +10,12 @@ import pytest
 
 from mnemosyne.errors import UnavailableError, UsageError
 from mnemosyne.optimize.context import context_namespaces, context_pack
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import MemoryStore
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
 
 
 def seed(db_path: Path) -> list[str]:
-    with MemoryStore(Database.open(db_path)) as store:
+    with SqliteBackend(Database.open(db_path)) as store:
         ids = [store.remember(f"project memory {n} über 日本", namespace="project:x",
                               importance=n % 10 + 1).id for n in range(20)]
         ids.append(store.remember("global rule", importance=9).id)
@@ -31,7 +31,7 @@ def pack(db_path: Path, **options):
 
 
 def access_counts(db_path: Path) -> list[tuple]:
-    with MemoryStore(Database.open(db_path)) as store:
+    with SqliteBackend(Database.open(db_path)) as store:
         return [(m.id, m.access_count, m.last_accessed_at)
                 for m in store.list(limit=None, include_archived=True)]
 

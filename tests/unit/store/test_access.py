@@ -3,19 +3,20 @@ import time
 
 from mnemosyne.errors import UnavailableError
 from mnemosyne.store.access import AccessBatcher
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import MemoryStore
-from mnemosyne.store.recall import make_recall_query, recall
+from mnemosyne.store.query import make_recall_query
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
+from mnemosyne.store.sqlite.recall import recall
 
 
 def test_batched_counts_reach_the_database_in_one_write_and_at_close(tmp_path):
     path = tmp_path / "m.db"
-    store = MemoryStore(Database.open(path), batch_access_counts=True)
+    store = SqliteBackend(Database.open(path), batch_access_counts=True)
     memory = store.remember("batched access counting")
     for _ in range(3):
         hits = recall(store, make_recall_query("batched"))
         assert hits[0].memory.access_count == 1  # what this recall saw, plus itself
-    other = MemoryStore(Database.open(path))
+    other = SqliteBackend(Database.open(path))
     assert other.get(memory.id).access_count == 0  # not written yet: no write per recall
     store.close()
     shown = other.get(memory.id)
@@ -24,7 +25,7 @@ def test_batched_counts_reach_the_database_in_one_write_and_at_close(tmp_path):
 
 
 def test_the_batcher_writes_on_its_own_within_its_interval(tmp_path):
-    store = MemoryStore(Database.open(tmp_path / "m.db"))
+    store = SqliteBackend(Database.open(tmp_path / "m.db"))
     memory = store.remember("interval")
     written = threading.Event()
 
@@ -42,7 +43,7 @@ def test_the_batcher_writes_on_its_own_within_its_interval(tmp_path):
 
 
 def test_an_older_batch_never_moves_the_last_access_back(tmp_path):
-    store = MemoryStore(Database.open(tmp_path / "m.db"))
+    store = SqliteBackend(Database.open(tmp_path / "m.db"))
     memory = store.remember("clock")
     store.count_accesses({memory.id: 1}, "2026-06-01T00:00:00.000000Z")
     store.count_accesses({memory.id: 1}, "2026-01-01T00:00:00.000000Z")

@@ -9,13 +9,13 @@ from mnemosyne.errors import MnemosyneError
 from mnemosyne.store import copy as copy_module
 from mnemosyne.store.copy import copy_store
 from mnemosyne.store.postgres import open_postgres_backend
-from mnemosyne.store.transfer import export_memories, import_memories
+from mnemosyne.store.sqlite.transfer import export_memories, import_memories
 
 SETTINGS = types.SimpleNamespace(write_deadline_s=10.0, max_content_bytes=65536)
 
 
 class SqliteSource:
-    """Today's SQLite MemoryStore seen through the backend methods copy_store uses."""
+    """Today's SQLite SqliteBackend seen through the backend methods copy_store uses."""
 
     def __init__(self, store):
         self.store = store

@@ -1,6 +1,6 @@
 import pytest
 
-from mnemosyne.errors import UsageError
+from mnemosyne.errors import NotFoundError, UsageError
 from mnemosyne.store import model
 
 
@@ -110,3 +110,33 @@ def test_a_new_memory_is_validated_and_created_now():
     with pytest.raises(UsageError):
         model.new_memory("text", namespace="nope", importance=3, tags=None,
                          memory_type="note", summary=None, max_content_bytes=100)
+
+
+def test_a_link_is_checked_before_it_is_made():
+    link = model.new_link("a" * 8, "b" * 8, "related", 0.5)
+    assert (link.source_id, link.target_id, link.link_type, link.strength) == \
+        ("a" * 8, "b" * 8, "related", 0.5)
+    for link_type, strength in (("nonsense", 1), ("related", 1.5), ("related", True),
+                                ("related", "strong")):
+        with pytest.raises(UsageError):
+            model.validate_link_fields(link_type, strength)
+    with pytest.raises(UsageError, match="itself"):
+        model.new_link("a" * 8, "a" * 8, "related", 1)
+
+
+def test_an_id_prefix_names_a_range_and_must_name_one_memory():
+    assert model.id_prefix_range(" ABCD ") == ("abcd", "abce")
+    for bad in ("abc", "xyz1", "abcd!"):
+        with pytest.raises(UsageError):
+            model.id_prefix_range(bad)
+    assert model.the_one_id(["abcd1"], "abcd") == "abcd1"
+    with pytest.raises(NotFoundError):
+        model.the_one_id([], "abcd")
+    with pytest.raises(UsageError, match="ambiguous"):
+        model.the_one_id(["abcd1", "abcd2"], "abcd")
+
+
+def test_a_listing_limit_of_zero_or_none_means_all():
+    assert [model.validate_list_limit(limit) for limit in (None, 0, 7)] == [None, None, 7]
+    with pytest.raises(UsageError):
+        model.validate_list_limit(-1)

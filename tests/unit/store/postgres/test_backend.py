@@ -7,7 +7,7 @@ import pytest
 from mnemosyne.errors import MnemosyneError, NotFoundError, UsageError
 from mnemosyne.store.postgres import open_postgres_backend
 from mnemosyne.store.postgres.rows import PLACEHOLDERS, memory_parameters
-from mnemosyne.store.recall import make_recall_query
+from mnemosyne.store.query import make_recall_query
 from tests.postgres_server import running_server
 from tests.unit.store.postgres.conftest import SETTINGS
 

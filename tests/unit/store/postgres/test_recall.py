@@ -5,7 +5,7 @@ import pytest
 from mnemosyne.errors import UsageError
 from mnemosyne.store.postgres import recall as recall_module
 from mnemosyne.store.postgres.recall import build_text_queries
-from mnemosyne.store.recall import make_recall_query
+from mnemosyne.store.query import make_recall_query
 
 
 def put(backend, sql, content, **changes):

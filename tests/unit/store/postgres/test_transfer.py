@@ -4,7 +4,7 @@ import json
 import pytest
 
 from mnemosyne.errors import UsageError
-from mnemosyne.store.transfer import export_memories, import_memories
+from mnemosyne.store.sqlite.transfer import export_memories, import_memories
 
 
 def sqlite_export(store, namespace=None):

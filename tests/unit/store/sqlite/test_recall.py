@@ -2,10 +2,10 @@ import dataclasses
 
 import pytest
 
-from mnemosyne.errors import UsageError
-from mnemosyne.store import recall as recall_module
-from mnemosyne.store.memories import insert_memory
-from mnemosyne.store.recall import build_match_expressions, make_recall_query, recall
+from mnemosyne.store.query import make_recall_query
+from mnemosyne.store.sqlite import recall as recall_module
+from mnemosyne.store.sqlite.backend import insert_memory
+from mnemosyne.store.sqlite.recall import recall
 
 
 def put(store, content, **changes):
@@ -22,17 +22,6 @@ def put(store, content, **changes):
 
 def ids(hits):
     return [hit.memory.id for hit in hits]
-
-
-def test_user_text_is_quoted_never_fts_syntax():
-    assert build_match_expressions('cache "NEAR( x- OR') == [
-        '"cache" "NEAR" "x" "OR"', '"cache" OR "NEAR" OR "x" OR "OR"']
-    assert build_match_expressions("datab*") == ['"datab"*']
-    assert build_match_expressions("  ?? ") == []
-    with pytest.raises(UsageError, match="too short"):
-        build_match_expressions("ab*")
-    with pytest.raises(UsageError, match="at most 32"):
-        build_match_expressions(" ".join(["w"] * 33))
 
 
 def test_relevance_importance_and_recency_combine(store):
@@ -101,14 +90,6 @@ def test_recall_counts_accesses(store):
     assert store.get(memory.id).access_count == 2
     recall(store, make_recall_query("counted"), count_access=False)
     assert store.get(memory.id).access_count == 2
-
-
-@pytest.mark.parametrize("kwargs", [{"limit": 0}, {"limit": 1001}, {"limit": "ten"},
-                                    {"namespace": "bad ns"}, {"min_importance": 0},
-                                    {"memory_types": "nonsense"}, {"tags": "a b"}])
-def test_invalid_filters(kwargs):
-    with pytest.raises(UsageError):
-        make_recall_query("x", **kwargs)
 
 
 def test_over_the_cap_only_the_most_recent_matches_are_ranked(store, monkeypatch):

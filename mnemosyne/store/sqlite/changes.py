@@ -8,37 +8,18 @@ Must not: decide what to do with a change (the daemon publishes events).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Any
 
 import apsw
 
-from mnemosyne.store.database import Database
+from mnemosyne.store.backend import CHANGE_BATCH, PREVIEW_CHARS, Change
+from mnemosyne.store.sqlite.database import Database
+from mnemosyne.store.sqlite.walwatch import WalWatch
 
 logger = logging.getLogger(__name__)
 
-PREVIEW_CHARS = 160
-BATCH = 1000
-
-
-@dataclasses.dataclass(frozen=True)
-class Change:
-    """One journal entry; the memory's details are None once it is gone."""
-
-    seq: int
-    op: str  # stored, updated or deleted
-    memory_id: str
-    namespace: str
-    memory_type: str | None
-    importance: int | None
-    preview: str | None
-
-    def to_event_data(self) -> dict[str, Any]:
-        """Return the event payload (no field names shared with the event envelope)."""
-        return {"memory_id": self.memory_id, "namespace": self.namespace,
-                "memory_type": self.memory_type, "importance": self.importance,
-                "preview": self.preview, "change_seq": self.seq}
+BATCH = CHANGE_BATCH
 
 
 class ChangeFeed:
@@ -51,10 +32,24 @@ class ChangeFeed:
     at once, also the first one on a fresh database.
     """
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, watch: WalWatch | None = None) -> None:
         self.database = database
+        self.watch = watch  # opened before the cursor is read: no commit falls between
         self.cursor = database.read(lambda connection: connection.execute(
             "SELECT coalesce(max(seq), 0) FROM change_log").fetchall()[0][0])
+
+    def fileno(self) -> int:
+        """Return the WAL watch's descriptor, or -1 without one (poll on a timer then)."""
+        return self.watch.fileno() if self.watch is not None else -1
+
+    def drain(self) -> bool:
+        """Consume the WAL's pending events; return True if the WAL was written."""
+        return self.watch.drain() if self.watch is not None else True
+
+    def close(self) -> None:
+        """Stop watching the WAL."""
+        if self.watch is not None:
+            self.watch.close()
 
     def writer_active(self) -> bool:
         """Return True if a write transaction (of any process) may be committing right now."""

@@ -11,6 +11,8 @@ dead worker); an attempt that ended after its task was taken from it changes not
 Task states: pending -> ready -> running -> done | failed | skipped (and running -> ready).
 Every transition is journaled by a trigger (`task_log`: `events_after`), for the progress
 display and the API's task events.
+Plans live in the SQLite database only: `tasks_in(store)` is None and `require_tasks(store)`
+refuses (exit 2) for a PostgreSQL store.
 Must not: run tasks, or decide who is dead (the daemon and the orchestrator do).
 """
 
@@ -26,9 +28,9 @@ import apsw
 
 from mnemosyne.errors import NotFoundError, UsageError
 from mnemosyne.store import model
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import insert_memory
 from mnemosyne.store.model import Memory
+from mnemosyne.store.sqlite.backend import SqliteBackend, insert_memory
+from mnemosyne.store.sqlite.database import Database
 
 STATES = ("pending", "ready", "running", "done", "failed", "skipped")
 FINAL_STATES = ("done", "failed", "skipped")
@@ -113,12 +115,23 @@ class TaskEvent:
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """What `finish` did: the task's new state and the tasks it made ready or skipped."""
+    """What `finish` did: the new state, the tasks made ready or skipped, the one claimed next."""
 
     state: str
     ready: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
     memory_id: str | None = None
+    claimed: TaskRow | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Claimant:
+    """Who claims a task: the worker instance, the attempt's id, its host and root."""
+
+    worker: str
+    run_id: str
+    hostname: str
+    root: str = ""
 
 
 def _task(row: Sequence[Any]) -> TaskRow:
@@ -131,6 +144,27 @@ def _plan(row: Sequence[Any]) -> PlanRow:
     values = list(row)
     values[1] = json.loads(values[1])
     return PlanRow(*values)
+
+
+POSTGRES_REFUSAL = ("orchestrated plans need the embedded SQLite database; with a PostgreSQL "
+                    "database_url, run orchestrate and --accept-work instances on a SQLite "
+                    "database (--db PATH)")
+
+
+def tasks_in(store: object) -> TaskStore | None:
+    """Return the orchestration tables of *store*'s database; None for a PostgreSQL store."""
+    return TaskStore(store.database) if isinstance(store, SqliteBackend) else None
+
+
+def require_tasks(store: object) -> TaskStore:
+    """Return the orchestration tables of *store*'s database.
+
+    Raises UsageError (one line) for a PostgreSQL store: plans live in SQLite only.
+    """
+    tasks = tasks_in(store)
+    if tasks is None:
+        raise UsageError(POSTGRES_REFUSAL)
+    return tasks
 
 
 class TaskStore:
@@ -255,28 +289,8 @@ class TaskStore:
         One IMMEDIATE transaction: two workers never take the same task, and a plan's
         `max_concurrent` is never exceeded.
         """
-        def work(connection: apsw.Connection) -> TaskRow | None:
-            rows = connection.execute(
-                "SELECT t.plan, t.id FROM tasks t JOIN task_plans p ON p.name = t.plan "
-                "WHERE t.state='ready' AND p.state='running' AND p.root=? AND "
-                "(p.max_concurrent = 0 OR "
-                "(SELECT count(*) FROM tasks r WHERE r.plan = t.plan AND r.state='running') "
-                "< p.max_concurrent) ORDER BY p.created_at, t.position LIMIT 1",
-                (root,)).fetchall()
-            if not rows:
-                return None
-            plan, task_id = rows[0]
-            connection.execute(
-                "UPDATE tasks SET state='running', attempts=attempts+1, worker=?, run_id=?, "
-                "hostname=?, pid=NULL, pid_start=NULL, started_at=?, started_ns=?, "
-                "finished_at=NULL, finished_ns=NULL, exit_status=NULL, duration_s=NULL, "
-                "error=NULL WHERE plan=? AND id=?",
-                (worker, run_id, hostname, model.utc_now(), time.time_ns(), plan, task_id))
-            return _task(connection.execute(
-                f"SELECT {TASK_COLUMNS} FROM tasks WHERE plan=? AND id=?",
-                (plan, task_id)).fetchall()[0])
-
-        return self.database.write(work)
+        claimant = Claimant(worker, run_id, hostname, root)
+        return self.database.write(lambda connection: _claim(connection, claimant))
 
     def set_process(self, plan: str, task_id: str, run_id: str, pid: int,
                     pid_start: int | None) -> bool:
@@ -291,13 +305,16 @@ class TaskStore:
 
     def finish(self, plan: str, task_id: str, run_id: str, *, exit_status: int | None,
                duration_s: float, output_tail: str, error: str | None = None,
-               memory: Memory | None = None, worktree_path: str | None = None) -> Outcome | None:
+               memory: Memory | None = None, worktree_path: str | None = None,
+               then: Claimant | None = None) -> Outcome | None:
         """Record the end of an attempt; return what changed, or None if it was taken away.
 
         Success is exit status 0 with no *error*: the task is done, *memory* is stored in the
         same transaction, and dependents whose every dependency is done become ready.
         Otherwise the task goes back to ready while it has retries left, else it fails and
         every task depending on it (transitively) that has not started is skipped.
+        With *then*, the same transaction also claims the next ready task for that claimant
+        (`Outcome.claimed`): a worker goes on to its next task without a second transaction.
         """
         success = exit_status == 0 and error is None
         tail = output_tail[-TAIL_BYTES:]
@@ -333,7 +350,8 @@ class TaskStore:
             elif state == "failed":
                 skipped = tuple(_skip_dependents(connection, plan, task_id))
             _finish_plan_if_over(connection, plan)
-            return Outcome(state, ready, skipped, memory_id)
+            claimed = _claim(connection, then) if then is not None else None
+            return Outcome(state, ready, skipped, memory_id, claimed)
 
         return self.database.write(work)
 
@@ -362,6 +380,30 @@ class TaskStore:
         return bool(self.database.read(lambda c: c.execute(
             "SELECT 1 FROM tasks t JOIN task_plans p ON p.name=t.plan WHERE t.state='ready' "
             "AND p.state='running' AND p.root=? LIMIT 1", (root,)).fetchall()))
+
+
+def _claim(connection: apsw.Connection, claimant: Claimant) -> TaskRow | None:
+    """Mark the first ready task of a running plan of the claimant's root as its; or None."""
+    rows = connection.execute(
+        "SELECT t.plan, t.id FROM tasks t JOIN task_plans p ON p.name = t.plan "
+        "WHERE t.state='ready' AND p.state='running' AND p.root=? AND "
+        "(p.max_concurrent = 0 OR "
+        "(SELECT count(*) FROM tasks r WHERE r.plan = t.plan AND r.state='running') "
+        "< p.max_concurrent) ORDER BY p.created_at, t.position LIMIT 1",
+        (claimant.root,)).fetchall()
+    if not rows:
+        return None
+    plan, task_id = rows[0]
+    connection.execute(
+        "UPDATE tasks SET state='running', attempts=attempts+1, worker=?, run_id=?, "
+        "hostname=?, pid=NULL, pid_start=NULL, started_at=?, started_ns=?, "
+        "finished_at=NULL, finished_ns=NULL, exit_status=NULL, duration_s=NULL, "
+        "error=NULL WHERE plan=? AND id=?",
+        (claimant.worker, claimant.run_id, claimant.hostname, model.utc_now(), time.time_ns(),
+         plan, task_id))
+    return _task(connection.execute(
+        f"SELECT {TASK_COLUMNS} FROM tasks WHERE plan=? AND id=?",
+        (plan, task_id)).fetchall()[0])
 
 
 def _promote_all(connection: apsw.Connection, plan: str) -> None:

@@ -15,11 +15,15 @@ from typing import TypeVar
 import apsw
 
 from mnemosyne.errors import UnavailableError
-from mnemosyne.store import migrations
-from mnemosyne.store.checkpoint import Checkpointer, watch_wal
-from mnemosyne.store.connection import describe_database_error, open_connection, open_read_only
-from mnemosyne.store.transactions import WriterLock, run_write_transaction
-from mnemosyne.store.writehealth import WalLock, WriteHealth
+from mnemosyne.store.sqlite import migrations
+from mnemosyne.store.sqlite.checkpoint import Checkpointer, watch_wal
+from mnemosyne.store.sqlite.connection import (
+    describe_database_error,
+    open_connection,
+    open_read_only,
+)
+from mnemosyne.store.sqlite.transactions import WriterLock, run_write_transaction
+from mnemosyne.store.sqlite.writehealth import WalLock, WriteHealth
 
 Result = TypeVar("Result")
 

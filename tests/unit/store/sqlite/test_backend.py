@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 from mnemosyne.errors import NotFoundError, UsageError
-from mnemosyne.store.memories import insert_memory
+from mnemosyne.store.sqlite.backend import insert_memory
 
 
 def test_remember_then_get_by_id_and_prefix(store):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import apsw
 
-from mnemosyne.store.database import Database
-from mnemosyne.store.writehealth import WalLock, WriteHealth, unwritable_file
+from mnemosyne.store.sqlite.database import Database
+from mnemosyne.store.sqlite.writehealth import WalLock, WriteHealth, unwritable_file
 
 NOBODY = 65534
 
@@ -99,7 +99,7 @@ def test_the_file_at_fault_is_named():
                 os.chown(name, NOBODY, NOBODY)
             prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
         code = ("import sys; from pathlib import Path; "
-                "from mnemosyne.store.writehealth import unwritable_file; "
+                "from mnemosyne.store.sqlite.writehealth import unwritable_file; "
                 "print(unwritable_file(Path(sys.argv[1])))")
         result = subprocess.run([*prefix, sys.executable, "-c", code, str(path)],
                                 capture_output=True, text=True, check=True,

@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from mnemosyne.errors import NotFoundError, UsageError
-from mnemosyne.store.database import Database
-from mnemosyne.store.tasks import TaskStore, result_memory
+from mnemosyne.store.sqlite.database import Database
+from mnemosyne.store.sqlite.tasks import Claimant, TaskStore, result_memory
 
 
 def definition(name="p", retries=0):
@@ -167,3 +167,22 @@ def test_every_transition_is_journaled_once(tasks):
         ("a", "ready", 0), ("a", "running", 1), ("a", "ready", 1)]
     assert events[-1].exit_status == 2 and events[-1].to_dict()["worker"] == "w"
     assert tasks.events_after(events[-1].seq) == [] and tasks.last_event() == events[-1].seq
+
+
+def test_an_end_can_claim_the_next_task_in_the_same_transaction(tasks):
+    tasks.put_plan(definition(), "/tmp", "project:x")
+    first = tasks.claim("w1", "11111111", "host")
+    outcome = tasks.finish(first.plan, first.id, first.run_id, exit_status=0, duration_s=0.1,
+                           output_tail="", then=Claimant("w1", "22222222", "host"))
+    assert outcome.ready == ("b", "c")
+    claimed = outcome.claimed
+    assert (claimed.id, claimed.state, claimed.run_id, claimed.worker) == \
+        ("b", "running", "22222222", "w1")
+    assert tasks.claim("w2", "33333333", "host").id == "c"  # the other one is left to others
+    # An end that was taken away claims nothing; with nothing ready, nothing is claimed.
+    assert tasks.finish(first.plan, first.id, first.run_id, exit_status=0, duration_s=0.1,
+                        output_tail="", then=Claimant("w1", "44444444", "host")) is None
+    late = tasks.finish(claimed.plan, claimed.id, claimed.run_id, exit_status=0,
+                        duration_s=0.1, output_tail="", then=Claimant("w1", "55555555", "h"))
+    assert (late.ready, late.claimed) == ((), None)
+    assert states(tasks)["a"] == "done" and states(tasks)["b"] == "done"

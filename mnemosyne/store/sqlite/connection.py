@@ -17,8 +17,8 @@ from urllib.parse import quote
 import apsw
 
 from mnemosyne.errors import MnemosyneError, UnavailableError
-from mnemosyne.store.transactions import Backoff
-from mnemosyne.store.writehealth import unwritable_file
+from mnemosyne.store.sqlite.transactions import Backoff
+from mnemosyne.store.sqlite.writehealth import unwritable_file
 
 logger = logging.getLogger(__name__)
 

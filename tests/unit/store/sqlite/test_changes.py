@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from mnemosyne.store.changes import ChangeFeed
+from mnemosyne.store.sqlite.changes import ChangeFeed
 
 
 def test_feed_starts_at_the_end_and_sees_new_changes(store):

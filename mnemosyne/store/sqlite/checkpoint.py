@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import apsw
 
-from mnemosyne.store.transactions import WriterLock
+from mnemosyne.store.sqlite.transactions import WriterLock
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ def read_user_version(connection: apsw.Connection) -> int:
 
 def load_migration(filename: str) -> str:
     """Return the SQL text of one packaged migration file."""
-    return resources.files("mnemosyne.store").joinpath("schema", filename).read_text("utf-8")
+    return resources.files("mnemosyne.store.sqlite").joinpath("schema", filename).read_text("utf-8")
 
 
 def apply_pending_migrations(connection: apsw.Connection) -> list[int]:

@@ -39,9 +39,9 @@ from typing import Any
 import apsw
 
 from mnemosyne.errors import UnavailableError
-from mnemosyne.store.connection import JOURNAL_SIZE_LIMIT_BYTES, describe_database_error
-from mnemosyne.store.migrations import LATEST_VERSION
-from mnemosyne.store.transactions import WriterLock
+from mnemosyne.store.sqlite.connection import JOURNAL_SIZE_LIMIT_BYTES, describe_database_error
+from mnemosyne.store.sqlite.migrations import LATEST_VERSION
+from mnemosyne.store.sqlite.transactions import WriterLock
 
 logger = logging.getLogger(__name__)
 

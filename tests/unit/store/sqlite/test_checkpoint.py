@@ -2,10 +2,10 @@ import threading
 
 import apsw
 
-from mnemosyne.store.checkpoint import Checkpointer, watch_wal
-from mnemosyne.store.connection import open_connection
-from mnemosyne.store.database import Database
-from mnemosyne.store.transactions import WriterLock
+from mnemosyne.store.sqlite.checkpoint import Checkpointer, watch_wal
+from mnemosyne.store.sqlite.connection import open_connection
+from mnemosyne.store.sqlite.database import Database
+from mnemosyne.store.sqlite.transactions import WriterLock
 
 
 def wal_frames(path):

@@ -4,9 +4,9 @@ import json
 import pytest
 
 from mnemosyne.errors import UsageError
-from mnemosyne.store.database import Database
-from mnemosyne.store.memories import MemoryStore
-from mnemosyne.store.transfer import export_memories, import_memories
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
+from mnemosyne.store.sqlite.transfer import export_memories, import_memories
 
 
 def export_text(store, namespace=None):
@@ -18,7 +18,7 @@ def export_text(store, namespace=None):
 @pytest.fixture
 def other_store(tmp_path):
     database = Database.open(tmp_path / "other.db")
-    yield MemoryStore(database)
+    yield SqliteBackend(database)
     database.close()
 
 

@@ -4,7 +4,7 @@ import apsw
 import pytest
 
 from mnemosyne.errors import UnavailableError
-from mnemosyne.store.connection import open_connection
+from mnemosyne.store.sqlite.connection import open_connection
 
 
 def test_connection_settings(tmp_path):

@@ -5,8 +5,8 @@ import apsw
 import pytest
 
 from mnemosyne.errors import UnavailableError
-from mnemosyne.store.connection import open_connection
-from mnemosyne.store.transactions import WriterLock, run_write_transaction
+from mnemosyne.store.sqlite.connection import open_connection
+from mnemosyne.store.sqlite.transactions import WriterLock, run_write_transaction
 
 
 @pytest.fixture

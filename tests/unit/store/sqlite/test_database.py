@@ -1,6 +1,6 @@
 import threading
 
-from mnemosyne.store.database import Database
+from mnemosyne.store.sqlite.database import Database
 
 
 def test_each_thread_gets_its_own_connection(tmp_path):

@@ -6,21 +6,28 @@ Must not: rank search results (recall.py) or read and write files (transfer.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import apsw
 
-from mnemosyne.errors import NotFoundError, UsageError
+from mnemosyne.errors import MnemosyneError, NotFoundError
 from mnemosyne.store import model
 from mnemosyne.store.access import AccessBatcher
-from mnemosyne.store.database import Database
-from mnemosyne.store.model import Link, Memory
+from mnemosyne.store.backend import DatabaseHealth
+from mnemosyne.store.model import MEMORY_COLUMNS, Link, Memory
+from mnemosyne.store.sqlite.database import Database
 
-MEMORY_COLUMNS = ("id, namespace, content, summary, memory_type, importance, tags, created_at, "
-                  "updated_at, access_count, last_accessed_at, archived, superseded_by")
-MIN_ID_PREFIX = 4
+if TYPE_CHECKING:
+    from mnemosyne.store.query import RecallHit, RecallQuery
+    from mnemosyne.store.records import ImportReport
+    from mnemosyne.store.sqlite.changes import ChangeFeed
+    from mnemosyne.store.sqlite.writehealth import WriteHealth
+
 
 
 def memory_from_row(row: Sequence[Any]) -> Memory:
@@ -73,8 +80,8 @@ def insert_link(connection: apsw.Connection, link: Link) -> None:
                            (link.source_id, link.target_id))
 
 
-class MemoryStore:
-    """The memory operations every front end (CLI, API, workflows) calls."""
+class SqliteBackend:
+    """The SQLite engine of MemoryBackend (store/backend.py): one database file."""
 
     def __init__(self, database: Database, max_content_bytes: int = 65536,
                  batch_access_counts: bool = False) -> None:
@@ -86,9 +93,93 @@ class MemoryStore:
         self.database = database
         self.max_content_bytes = max_content_bytes
         self.access_batcher = AccessBatcher(self.count_accesses) if batch_access_counts else None
+        self._health_guard = threading.Lock()
+        self._write_health: WriteHealth | None = None
+        # Now: it remembers which file was opened, to tell if it is replaced later (if it
+        # cannot look now, health() tries again and reports the problem).
+        with contextlib.suppress(OSError):
+            self._write_health = database.write_health()
 
-    def __enter__(self) -> MemoryStore:
+    def __enter__(self) -> SqliteBackend:
         return self
+
+    @property
+    def path(self) -> Path:
+        """The database file (SQLite only: for the doctor's file checks)."""
+        return self.database.path
+
+    @property
+    def display_url(self) -> str:
+        """The database as a URL (sqlite:///absolute/path), for logs and health."""
+        return f"sqlite://{self.database.path.absolute()}"
+
+    def recall(self, query: RecallQuery, count_access: bool = True) -> list[RecallHit]:
+        """Return the best memories for *query*, best first (store/sqlite/recall.py's ranking).
+
+        Raises UsageError for a bad query, UnavailableError if the database fails.
+        """
+        from mnemosyne.store.sqlite.recall import recall  # noqa: PLC0415 - recall.py imports us
+
+        return recall(self, query, count_access)
+
+    def export(self, output: IO[str], namespace: str | None = None) -> int:
+        """Write every memory (of *namespace*) as JSON Lines; return how many were written."""
+        from mnemosyne.store.sqlite.transfer import export_memories  # noqa: PLC0415 - imports us
+
+        return export_memories(self, output, namespace)
+
+    def import_lines(self, lines: Iterable[str], replace: bool = False,
+                     continue_on_error: bool = False) -> ImportReport:
+        """Import JSON Lines *lines*, idempotent by id; return what was done.
+
+        Raises UsageError naming the first bad line unless *continue_on_error*.
+        """
+        from mnemosyne.store.sqlite.transfer import import_memories  # noqa: PLC0415 - imports us
+
+        return import_memories(self, lines, replace, continue_on_error)
+
+    def change_feed(self) -> ChangeFeed:
+        """Return a new change feed at the journal's end, woken by the WAL; the caller closes it.
+
+        Raises UnavailableError if the journal cannot be read.
+        """
+        from mnemosyne.store.sqlite.changes import ChangeFeed  # noqa: PLC0415
+        from mnemosyne.store.sqlite.walwatch import WalWatch  # noqa: PLC0415
+
+        # The watch before the cursor: a commit after the cursor is read always leaves an
+        # inotify event behind, so none falls between the two.
+        watch = WalWatch.open(self.database.path)
+        try:
+            return ChangeFeed(self.database, watch)
+        except BaseException:
+            if watch is not None:
+                watch.close()
+            raise
+
+    def health(self) -> DatabaseHealth:
+        """Return whether the database can be written now: a few system calls (writehealth.py).
+
+        Only when the files are fine, a `SELECT 1` (which takes no lock) checks that SQLite
+        answers. Never waits on a database lock.
+        """
+        with self._health_guard:
+            try:
+                if self._write_health is None:
+                    self._write_health = self.database.write_health()
+                problem = self._write_health.inspect()
+            except OSError as error:
+                return DatabaseHealth(False, f"cannot look at {self.database.path}: "
+                                      f"{error.strerror or error}")
+        writing = self.database.writer_active()
+        oldest = self.database.oldest_write_s()
+        if problem is not None:
+            return DatabaseHealth(False, problem.text, writing, oldest,
+                                  problem.by_another_process)
+        try:
+            self.database.read(lambda connection: connection.execute("SELECT 1").fetchall())
+        except MnemosyneError as error:
+            return DatabaseHealth(False, str(error), writing, oldest)
+        return DatabaseHealth(True, "ok", writing, oldest)
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
@@ -119,18 +210,11 @@ class MemoryStore:
 
         Raises UsageError if the prefix is too short or ambiguous, NotFoundError if none match.
         """
-        text = str(id_or_prefix).strip().lower()
-        if len(text) < MIN_ID_PREFIX or not all(c in "0123456789abcdef-" for c in text):
-            raise UsageError(f"{id_or_prefix!r} is not a memory id or an id prefix of at least "
-                             f"{MIN_ID_PREFIX} hex digits")
-        upper = text[:-1] + chr(ord(text[-1]) + 1)
+        low, high = model.id_prefix_range(id_or_prefix)
         rows = self.database.read(lambda connection: connection.execute(
-            "SELECT id FROM memories WHERE id >= ? AND id < ? LIMIT 2", (text, upper)).fetchall())
-        if not rows:
-            raise NotFoundError(f"no memory with id {id_or_prefix}")
-        if len(rows) > 1:
-            raise UsageError(f"id prefix {id_or_prefix!r} is ambiguous: give more characters")
-        return rows[0][0]
+            "SELECT id FROM memories WHERE id >= ? AND id < ? LIMIT 2",
+            (low, high)).fetchall())
+        return model.the_one_id([row[0] for row in rows], id_or_prefix)
 
     def get(self, id_or_prefix: str) -> Memory:
         """Return one memory by id or unique id prefix. Raises NotFoundError or UsageError."""
@@ -162,11 +246,8 @@ class MemoryStore:
         if not include_archived:
             clauses.append("archived = 0")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        limit_sql = ""
-        if limit is not None:
-            if limit < 0:
-                raise UsageError(f"limit must be 0 (no limit) or more, not {limit}")
-            limit_sql = f"LIMIT {int(limit)}" if limit else ""
+        most = model.validate_list_limit(limit)
+        limit_sql = f"LIMIT {most}" if most else ""
         rows = self.database.read(lambda connection: connection.execute(
             f"SELECT {MEMORY_COLUMNS} FROM memories {where} ORDER BY seq DESC "
             f"{limit_sql}", parameters).fetchall())
@@ -241,17 +322,13 @@ class MemoryStore:
 
         Raises UsageError for a bad type, strength or a self-link; NotFoundError for a missing id.
         """
-        link_type = model.validate_link_type(link_type)
-        if isinstance(strength, bool) or not 0.0 <= float(strength) <= 1.0:
-            raise UsageError(f"link strength must be from 0.0 to 1.0, not {strength!r}")
-        source_id, target_id = self.resolve_id(source), self.resolve_id(target)
-        if source_id == target_id:
-            raise UsageError("a memory cannot be linked to itself")
-        link = Link(source_id, target_id, link_type, float(strength), model.utc_now())
+        link_type, strength = model.validate_link_fields(link_type, strength)  # before lookups
+        link = model.new_link(self.resolve_id(source), self.resolve_id(target), link_type,
+                              strength)
 
         def store(connection: apsw.Connection) -> None:
             found = connection.execute("SELECT count(*) FROM memories WHERE id IN (?, ?)",
-                                       (source_id, target_id)).fetchall()[0][0]
+                                       (link.source_id, link.target_id)).fetchall()[0][0]
             if found != 2:
                 raise NotFoundError("a linked memory was deleted meanwhile")
             insert_link(connection, link)
@@ -282,3 +359,5 @@ class MemoryStore:
             "UPDATE memories SET access_count = access_count + ?, last_accessed_at = "
             "CASE WHEN coalesce(last_accessed_at, '') < ? THEN ? ELSE last_accessed_at END "
             "WHERE id = ?", rows))
+
+

@@ -2,8 +2,8 @@ import apsw
 import pytest
 
 from mnemosyne.errors import UnavailableError
-from mnemosyne.store import migrations
-from mnemosyne.store.database import Database
+from mnemosyne.store.sqlite import migrations
+from mnemosyne.store.sqlite.database import Database
 
 
 def test_fresh_database_gets_latest_schema(tmp_path):

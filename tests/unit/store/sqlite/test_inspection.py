@@ -10,18 +10,18 @@ import apsw
 import pytest
 
 from mnemosyne.errors import UnavailableError
-from mnemosyne.store import inspection
-from mnemosyne.store.database import Database
-from mnemosyne.store.inspection import (
+from mnemosyne.store.sqlite import inspection
+from mnemosyne.store.sqlite.backend import SqliteBackend
+from mnemosyne.store.sqlite.database import Database
+from mnemosyne.store.sqlite.inspection import (
     WAL_LIMIT_BYTES,
     checkpoint_wal,
     fix_modes,
     inspect_database,
 )
-from mnemosyne.store.memories import MemoryStore
-from mnemosyne.store.migrations import LATEST_VERSION
-from mnemosyne.store.transactions import WriterLock
-from mnemosyne.store.transfer import import_memories
+from mnemosyne.store.sqlite.migrations import LATEST_VERSION
+from mnemosyne.store.sqlite.transactions import WriterLock
+from mnemosyne.store.sqlite.transfer import import_memories
 from tests.helpers import small_tmpfs
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -40,7 +40,7 @@ def by_name(facts):
 
 def make_database(path, count=200):
     database = Database.open(path)
-    store = MemoryStore(database)
+    store = SqliteBackend(database)
     for index in range(count):
         store.remember(f"memory {index} about apples, pears and quinces number{index}")
     database.close()
@@ -53,7 +53,7 @@ def import_many(path, count):
                          "content": f"imported memory {index} on word{index % 977} and more",
                          "memory_type": "fact", "importance": 5, "created_at": stamp,
                          "updated_at": stamp}) for index in range(count)]
-    store = MemoryStore(Database.open(path))
+    store = SqliteBackend(Database.open(path))
     assert import_memories(store, lines).imported == count
     store.close()
 
@@ -330,10 +330,10 @@ def test_free_space_fact_reports_the_file_system(tmp_path):
 
 WRITER = textwrap.dedent("""
     import sys, pathlib
-    from mnemosyne.store.database import Database
-    from mnemosyne.store.memories import MemoryStore
+    from mnemosyne.store.sqlite.database import Database
+    from mnemosyne.store.sqlite.backend import SqliteBackend
     path, stop, name = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
-    store = MemoryStore(Database.open(path))
+    store = SqliteBackend(Database.open(path))
     count = 0
     print("ready", flush=True)
     while not stop.exists():
@@ -440,7 +440,7 @@ def test_a_missing_fts_table_is_a_problem(tmp_path):
 
 def test_memories_without_words_are_not_probed(tmp_path):
     path = tmp_path / "m.db"
-    store = MemoryStore(Database.open(path))
+    store = SqliteBackend(Database.open(path))
     store.remember("?! ...")
     store.remember("a real sentence with words")
     store.close()
