@@ -8,6 +8,8 @@ ceil(bytes / 4)); a shortened memory keeps its id for `mnemosyne show`. Read-onl
 a read-only database and counts no access. --format json prints
 {budget, unit, used, included: [{id, tier, bytes}], omitted} instead of the pack.
 
+Without --context (the maintenance pass, not built yet) it exits 2 with one line.
+
 Exit status: 0 done, 2 invalid flags, 3 the database cannot be read.
 """
 
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from mnemosyne.atomicfile import atomic_output
 from mnemosyne.config import Settings
-from mnemosyne.errors import UnavailableError
+from mnemosyne.errors import UnavailableError, UsageError
 from mnemosyne.optimize.context import DEFAULT_BUDGET, context_pack
 
 
@@ -43,8 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Print a context pack (the maintenance pass comes with its own flags)."""
-    pack = context_pack(settings.db_path, settings.busy_timeout_ms, namespaces=args.namespaces,
-                        query=args.query, budget=args.budget, unit=args.unit)
+    if not args.context:
+        raise UsageError("only --context is available so far: the maintenance pass "
+                         "(duplicates, decay, archive) is not built yet")
+    pack = context_pack(settings, namespaces=args.namespaces, query=args.query,
+                        budget=args.budget, unit=args.unit)
     text = pack.text.decode("utf-8") if args.format == "markdown" else \
         json.dumps(pack.to_dict(), ensure_ascii=False) + "\n"
     if args.output in (None, "-"):

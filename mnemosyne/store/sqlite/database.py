@@ -38,7 +38,7 @@ class Database:
         self.busy_timeout_ms = busy_timeout_ms
         self.write_deadline_s = write_deadline_s
         self._local = threading.local()
-        self._all: list[tuple[apsw.Connection, WriterLock]] = []
+        self._all: list[tuple[apsw.Connection, WriterLock | None]] = []
         self._all_guard = threading.Lock()
         self._pending_writes: dict[int, float] = {}  # id of a write call -> when it started
         self.wal_lock = WalLock(path)
@@ -79,7 +79,7 @@ class Database:
             raise
         return database
 
-    def _thread_state(self) -> tuple[apsw.Connection, WriterLock]:
+    def _thread_state(self) -> tuple[apsw.Connection, WriterLock | None]:
         state = getattr(self._local, "state", None)
         if state is None:
             if self.read_only:
@@ -87,7 +87,8 @@ class Database:
             else:
                 connection = open_connection(self.path, self.busy_timeout_ms)
                 watch_wal(connection, self.checkpointer.request)
-            state = (connection, WriterLock(self.path))
+            # A reader only never takes the writers' lock (nor creates its file).
+            state = (connection, None if self.read_only else WriterLock(self.path))
             self._local.state = state
             with self._all_guard:
                 self._all.append(state)
@@ -114,6 +115,8 @@ class Database:
         Raises UnavailableError if the database cannot be written or stays locked too long.
         """
         connection, lock = self._thread_state()
+        if lock is None:
+            raise UnavailableError(f"{self.path} was opened read-only: cannot write to it")
         token = object()
         self._pending_writes[id(token)] = time.monotonic()
         try:
@@ -161,5 +164,6 @@ class Database:
             states, self._all = self._all, []
         for connection, lock in states:
             connection.close()
-            lock.close()
+            if lock is not None:
+                lock.close()
         self._local = threading.local()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from mnemosyne.config import resolve_settings
 from mnemosyne.errors import UnavailableError, UsageError
 from mnemosyne.optimize.context import context_namespaces, context_pack
 from mnemosyne.store.sqlite.backend import SqliteBackend
@@ -26,8 +30,11 @@ def seed(db_path: Path) -> list[str]:
 
 
 def pack(db_path: Path, **options):
-    settings = {"namespaces": None, "query": "", "budget": 4000, "unit": "bytes", **options}
-    return context_pack(db_path, 5000, **settings)
+    settings = resolve_settings({"database_url": str(db_path)},
+                                environ={"XDG_CONFIG_HOME": str(db_path.parent / "config"),
+                                         "XDG_STATE_HOME": str(db_path.parent / "state")})
+    wanted = {"namespaces": None, "query": "", "budget": 4000, "unit": "bytes", **options}
+    return context_pack(settings, **wanted)
 
 
 def access_counts(db_path: Path) -> list[tuple]:
@@ -59,19 +66,36 @@ def test_no_access_counted_and_same_bytes(db_path: Path) -> None:
     assert access_counts(db_path) == before
 
 
-def test_read_only_database_in_read_only_directory(db_path: Path) -> None:
+def test_read_only_database_on_read_only_media(db_path: Path, tmp_path: Path,
+                                              isolated_env: dict[str, str]) -> None:
+    """The database file alone (no -wal, no -shm) in a read-only directory.
+
+    As root (CI), permissions do not stop writes: the directory is then bind-mounted
+    read-only in a private mount namespace (`unshare --mount`) for the command.
+    """
     seed(db_path)
+    media = tmp_path / "media"
+    media.mkdir()
+    shutil.copyfile(db_path, media / "m.db")
+    before = hashlib.sha256(db_path.read_bytes()).hexdigest()
     expected = pack(db_path, budget=900).text
-    for companion in ("-wal", "-shm"):
-        assert not os.path.exists(f"{db_path}{companion}")
-    os.chmod(db_path, 0o444)
-    os.chmod(db_path.parent, 0o555)
+    assert hashlib.sha256(db_path.read_bytes()).hexdigest() == before  # not a byte changed
+    command = [sys.executable, "-m", "mnemosyne", "--db", str(media / "m.db"), "optimize",
+               "--context", "--budget", "900"]
+    if os.geteuid() == 0:
+        command = ["unshare", "--mount", "sh", "-c",
+                   f'mount --bind -o ro "{media}" "{media}" && exec "$@"', "sh", *command]
+    os.chmod(media / "m.db", 0o444)
+    os.chmod(media, 0o555)
     try:
-        assert pack(db_path, budget=900).text == expected
-        assert sorted(os.listdir(db_path.parent)) == [db_path.name]
+        result = subprocess.run(command, capture_output=True, timeout=60, check=False,
+                                env=isolated_env)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == expected
+        assert os.listdir(media) == ["m.db"]  # nothing created beside it
     finally:
-        os.chmod(db_path.parent, 0o755)
-        os.chmod(db_path, 0o644)
+        os.chmod(media, 0o755)
+        os.chmod(media / "m.db", 0o644)
 
 
 def test_bad_input_and_missing_database(tmp_path: Path) -> None:
@@ -82,19 +106,3 @@ def test_bad_input_and_missing_database(tmp_path: Path) -> None:
     with pytest.raises(UnavailableError, match="no database"):
         pack(tmp_path / "missing.db")
     assert not (tmp_path / "missing.db").exists()
-
-
-def test_cli_context_json_and_file(cli, db_path: Path, tmp_path: Path) -> None:
-    seed(db_path)
-    result = cli("optimize", "--context", "--budget", "400")
-    assert result.returncode == 0 and 0 < len(result.stdout.encode()) <= 400
-    result = cli("optimize", "--context", "--budget", "100", "--unit", "tokens",
-                 "--format", "json", "-n", "project:x")
-    document = json.loads(result.stdout)
-    assert document["budget"] == 100 and document["used"] <= 100 and document["included"]
-    assert set(document["included"][0]) == {"id", "tier", "bytes"}
-    out = tmp_path / "pack.md"
-    assert cli("optimize", "--context", "-o", str(out)).returncode == 0
-    assert out.read_text().startswith("# Context: ")
-    bad = cli("optimize", "--context", "-n", "bad ns")
-    assert bad.returncode == 2 and bad.stderr.startswith("mnemosyne: error: ")
