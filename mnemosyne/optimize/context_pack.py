@@ -19,7 +19,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from mnemosyne.store.model import Memory
+from mnemosyne.store.model import MEMORY_TYPES, Memory
 
 FULL_IMPORTANCE = 8
 LINE_IMPORTANCE = 5
@@ -78,8 +78,11 @@ def pack_order(memories: Iterable[Memory]) -> list[Memory]:
 
 def clean(text: str) -> str:
     """Return *text* encodable as UTF-8 (a lone surrogate becomes "?")."""
-    return text.encode("utf-8", "replace").decode("utf-8") if any(
-        "\ud800" <= char <= "\udfff" for char in text) else text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def one_line(memory: Memory) -> str:
@@ -117,6 +120,12 @@ def render_line(memory: Memory, room: int) -> tuple[str, str] | None:
     return "cut", f"{prefix}{cut_utf8(text, text_room).rstrip()}{ELLIPSIS}\n"
 
 
+def smallest_entry_bytes() -> int:
+    """Return the size of the smallest entry any memory can have: a one-character line."""
+    shortest_type = min(MEMORY_TYPES, key=len)
+    return len(f"- {'0' * 36} ({shortest_type}, {LINE_IMPORTANCE}): x\n".encode())
+
+
 def render_header(counts: tuple[int, int, int, int], used: int, budget: int, unit: str) -> str:
     """Return the pack's header line; *counts* are (included, full, shortened, left out)."""
     included, full, short, omitted = counts
@@ -137,7 +146,10 @@ def build_pack(memories: Iterable[Memory], budget: int, unit: str = "bytes") -> 
     room = limit - reserve
     parts: list[str] = []
     entries: list[PackEntry] = []
+    smallest = smallest_entry_bytes()
     for memory in candidates:
+        if room < smallest:  # nothing more can fit: the rest is left out
+            break
         rendered: tuple[str, str] | None = None
         if memory.importance >= FULL_IMPORTANCE:
             text = render_full(memory)
