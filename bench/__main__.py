@@ -7,6 +7,7 @@ from bench import (
     doctor,
     doctor_database,
     mcp,
+    optimize,
     orchestrate,
     postgres,
     recall,
@@ -15,5 +16,5 @@ from bench import (
 )
 
 for benchmark in (writes, recall, postgres, coordination, daemon, api, doctor, doctor_database,
-                  mcp, review, orchestrate):
+                  mcp, review, orchestrate, optimize):
     benchmark.main()

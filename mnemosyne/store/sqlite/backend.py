@@ -35,8 +35,8 @@ def memory_from_row(row: Sequence[Any]) -> Memory:
     (memory_id, namespace, content, summary, memory_type, importance, tags, created_at,
      updated_at, access_count, last_accessed_at, archived, superseded_by) = row[:13]
     return Memory(memory_id, namespace, content, summary, memory_type, importance,
-                  tuple(json.loads(tags)), created_at, updated_at, access_count,
-                  last_accessed_at, bool(archived), superseded_by)
+                  () if tags == "[]" else tuple(json.loads(tags)), created_at, updated_at,
+                  access_count, last_accessed_at, bool(archived), superseded_by)
 
 
 REPLACE_ALL_COLUMNS = ", ".join(f"{column}=excluded.{column}"

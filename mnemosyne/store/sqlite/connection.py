@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 import apsw
 
@@ -120,6 +121,29 @@ def open_connection(path: Path, busy_timeout_ms: int) -> apsw.Connection:
         _apply_pragmas(connection, busy_timeout_ms)
     except apsw.Error as error:
         connection.close()
+        raise describe_database_error(path, error) from None
+    return connection
+
+
+def open_read_only(path: Path, busy_timeout_ms: int) -> apsw.Connection:
+    """Open an existing *path* only to read it, even in a read-only directory; never write.
+
+    A WAL database needs its -shm file; where that is missing and cannot be created (a
+    read-only directory), nobody can be writing, so the file is opened as immutable.
+    Raises UnavailableError if it is missing or cannot be read.
+    """
+    if not path.is_file():
+        raise UnavailableError(f"no database at {path}")
+    shm_missing = not os.path.lexists(f"{path}-shm")
+    if shm_missing and directory_is_read_only(path.parent):
+        name, flags = f"file:{quote(os.fspath(path))}?immutable=1", apsw.SQLITE_OPEN_URI
+    else:
+        name, flags = os.fspath(path), 0
+    try:
+        connection = apsw.Connection(name, flags=flags | apsw.SQLITE_OPEN_READONLY)
+        connection.setbusytimeout(busy_timeout_ms)
+        connection.execute("PRAGMA query_only=ON")
+    except apsw.Error as error:
         raise describe_database_error(path, error) from None
     return connection
 

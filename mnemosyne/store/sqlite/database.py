@@ -17,7 +17,11 @@ import apsw
 from mnemosyne.errors import UnavailableError
 from mnemosyne.store.sqlite import migrations
 from mnemosyne.store.sqlite.checkpoint import Checkpointer, watch_wal
-from mnemosyne.store.sqlite.connection import describe_database_error, open_connection
+from mnemosyne.store.sqlite.connection import (
+    describe_database_error,
+    open_connection,
+    open_read_only,
+)
 from mnemosyne.store.sqlite.transactions import WriterLock, run_write_transaction
 from mnemosyne.store.sqlite.writehealth import WalLock, WriteHealth
 
@@ -27,12 +31,14 @@ Result = TypeVar("Result")
 class Database:
     """A database file shared with other processes; safe to use from many threads."""
 
-    def __init__(self, path: Path, busy_timeout_ms: int = 5000, write_deadline_s: float = 30.0):
+    def __init__(self, path: Path, busy_timeout_ms: int = 5000, write_deadline_s: float = 30.0,
+                 read_only: bool = False):
         self.path = path
+        self.read_only = read_only
         self.busy_timeout_ms = busy_timeout_ms
         self.write_deadline_s = write_deadline_s
         self._local = threading.local()
-        self._all: list[tuple[apsw.Connection, WriterLock]] = []
+        self._all: list[tuple[apsw.Connection, WriterLock | None]] = []
         self._all_guard = threading.Lock()
         self._pending_writes: dict[int, float] = {}  # id of a write call -> when it started
         self.wal_lock = WalLock(path)
@@ -55,12 +61,34 @@ class Database:
             raise
         return database
 
-    def _thread_state(self) -> tuple[apsw.Connection, WriterLock]:
+    @classmethod
+    def open_read_only(cls, path: Path, busy_timeout_ms: int = 5000) -> Database:
+        """Open the existing database at *path* for reading only (no migration, no writes).
+
+        Raises UnavailableError if it is missing, unreadable or its schema is not current.
+        """
+        database = cls(path, busy_timeout_ms, read_only=True)
+        try:
+            version = database.read(migrations.read_user_version)
+            if version != migrations.LATEST_VERSION:
+                raise UnavailableError(
+                    f"{path} has schema version {version}, not {migrations.LATEST_VERSION}: "
+                    "open it once with a writable mnemosyne command to migrate it")
+        except BaseException:
+            database.close()
+            raise
+        return database
+
+    def _thread_state(self) -> tuple[apsw.Connection, WriterLock | None]:
         state = getattr(self._local, "state", None)
         if state is None:
-            connection = open_connection(self.path, self.busy_timeout_ms)
-            watch_wal(connection, self.checkpointer.request)
-            state = (connection, WriterLock(self.path))
+            if self.read_only:
+                connection = open_read_only(self.path, self.busy_timeout_ms)
+            else:
+                connection = open_connection(self.path, self.busy_timeout_ms)
+                watch_wal(connection, self.checkpointer.request)
+            # A reader only never takes the writers' lock (nor creates its file).
+            state = (connection, None if self.read_only else WriterLock(self.path))
             self._local.state = state
             with self._all_guard:
                 self._all.append(state)
@@ -87,6 +115,8 @@ class Database:
         Raises UnavailableError if the database cannot be written or stays locked too long.
         """
         connection, lock = self._thread_state()
+        if lock is None:
+            raise UnavailableError(f"{self.path} was opened read-only: cannot write to it")
         token = object()
         self._pending_writes[id(token)] = time.monotonic()
         try:
@@ -134,5 +164,6 @@ class Database:
             states, self._all = self._all, []
         for connection, lock in states:
             connection.close()
-            lock.close()
+            if lock is not None:
+                lock.close()
         self._local = threading.local()

@@ -19,6 +19,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (1, "0001_initial.sql"),
     (2, "0002_change_log.sql"),
     (3, "0003_tasks.sql"),
+    (4, "0004_namespace_importance.sql"),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 

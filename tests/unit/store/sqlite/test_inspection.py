@@ -140,7 +140,7 @@ def page_of(path, table):
 def test_corrupted_page_is_a_quick_check_problem(tmp_path):
     path = tmp_path / "m.db"
     make_database(path, count=2000)
-    page, page_size = page_of(path, "memories_namespace")  # the root page of an index
+    page, page_size = page_of(path, "memories_namespace_importance")  # an index root page
     with open(path, "r+b") as file:
         file.seek((page - 1) * page_size)
         file.write(b"\x0d\xff\xff\x7f\xff" + b"\xee" * 200)  # a nonsense b-tree page header
