@@ -7,7 +7,8 @@ their latency. `--dry-run` finds the same changes and makes none. Exactly one op
 on a database at a time, whichever instance or machine user starts it: an flock on
 `<database>-optimize.lock` (the kernel drops it when the holder dies); a second one waits for
 it, or with `no_wait` gets a ConflictError (exit 7). `run_every` repeats the pass until
-SIGTERM/SIGINT, for a unit.
+SIGTERM/SIGINT, for a unit, holding the lock during each pass only (with `no_wait`, a pass
+that finds it taken is skipped and logged).
 Must not: print (the CLI formats the report), or hold a write transaction across a batch.
 """
 
@@ -154,14 +155,20 @@ def run_every(settings: Settings, interval_s: float, *, wait: bool,
     try:
         database = Database.open(path, settings.busy_timeout_ms, settings.write_deadline_s)
         with SqliteBackend(database, settings.max_content_bytes) as store:
-            lock.acquire(wait)  # held for the whole run: one optimizer at a time
             while True:
-                report(run_pass(store, dry_run=False))
+                try:  # the lock is held for each pass, not between them
+                    lock.acquire(wait)
+                except ConflictError as error:
+                    logger.warning("optimize: pass skipped: %s", error)
+                else:
+                    try:
+                        report(run_pass(store, dry_run=False))
+                    finally:
+                        lock.release()
                 signum = signals.wait(interval_s)
                 if signum is not None:
                     return 130 if signum == signal.SIGINT else 0
     finally:
-        lock.release()
         signals.restore()
 
 

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from mnemosyne.optimize.maintenance import OptimizerLock
 from mnemosyne.store.sqlite.backend import SqliteBackend, insert_memory
 from mnemosyne.store.sqlite.database import Database
 from tests.helpers import assert_one_line_error
@@ -72,17 +73,38 @@ def test_a_dry_run_then_a_pass(cli, db_path: Path) -> None:
     assert (again["merged"], again["decayed"], again["archived"]) == (0, 0, 0)
 
 
-def test_one_optimizer_at_a_time_and_interval_stops_on_sigterm(
-        cli, db_path: Path, isolated_env: dict[str, str], tmp_path: Path) -> None:
+def test_one_optimizer_at_a_time(cli, db_path: Path, isolated_env: dict[str, str],
+                                 tmp_path: Path) -> None:
+    """This process holds the optimizer's flock, as a running pass would."""
+    seed_upkeep(db_path)
+    held = OptimizerLock(db_path)
+    held.acquire(wait=False)
+    waiting = None
+    try:
+        assert_one_line_error(cli("optimize", "--no-wait"), 7, "another optimize is running")
+        assert cli("optimize", "--dry-run").returncode == 0  # a dry run takes no lock
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "mnemosyne", "--db", str(db_path), "optimize"],
+            env=isolated_env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        time.sleep(1.0)
+        assert waiting.poll() is None  # it waits for the lock
+    finally:
+        held.release()
+    out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0 and out.startswith("merged 3 duplicate(s)"), err
+
+
+def test_interval_runs_passes_until_sigterm(db_path: Path, isolated_env: dict[str, str],
+                                            tmp_path: Path) -> None:
     seed_upkeep(db_path)
     running = subprocess.Popen(
         [sys.executable, "-m", "mnemosyne", "--db", str(db_path), "optimize", "--interval",
-         "60"], env=isolated_env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+         "0.2"], env=isolated_env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
     try:
         assert running.stdout.readline().startswith("merged 3 duplicate(s)")
-        assert_one_line_error(cli("optimize", "--no-wait"), 7, "another optimize is running")
-        assert cli("optimize", "--dry-run").returncode == 0  # a dry run takes no lock
+        assert running.stdout.readline().startswith("merged 0 duplicate(s)")
         running.send_signal(signal.SIGTERM)
         _, errors = running.communicate(timeout=10)
         assert running.returncode == 0, errors
@@ -90,7 +112,6 @@ def test_one_optimizer_at_a_time_and_interval_stops_on_sigterm(
         if running.poll() is None:
             running.kill()
         running.communicate()
-    assert cli("optimize", "--no-wait").returncode == 0  # the lock went with it
 
 
 def test_writers_beside_a_pass_lose_nothing(cli, db_path: Path, isolated_env: dict[str, str],
