@@ -144,3 +144,15 @@ def test_a_pack_from_postgresql(cli, postgres_database_url: str) -> None:
     result = cli("optimize", "--context", "--budget", "300", db=None, env=on_postgres)
     assert result.returncode == 0, result.stderr
     assert "shared rule" in result.stdout and len(result.stdout.encode()) <= 300
+
+
+def test_bad_flags_are_refused_in_one_line(cli, db_path: Path) -> None:
+    seed_upkeep(db_path)
+    before = cli("export").stdout
+    for args in (("--interval", "0"), ("--interval", "-5"), ("--interval", "soon"),
+                 ("--dry-run", "--interval", "60"), ("--format", "yaml")):
+        result = cli("optimize", *args)
+        assert result.returncode == 2, (args, result)
+        assert result.stderr.count("\n") == 1 or "usage:" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert cli("export").stdout == before
