@@ -1,15 +1,23 @@
-"""`optimize --context` at 100,000 memories: how long a context pack takes (p50, p99).
+"""`optimize` at 100,000 memories: a maintenance pass beside 8 writers, and context packs.
 
 The same 100,000 generated memories as bench/recall.py (five namespaces, importance 1-10),
-imported into a fresh SQLite database; then packs as agents ask for them at start, each
-timed end to end as `mnemosyne optimize --context` does it in-process (read-only open,
-candidates, pack): one namespace with global, every namespace, with a query text, and three
-budgets. Target: p50 <= 50 ms. (The maintenance pass is not built yet: no figure for it.)
+plus 5 % duplicates (5,000 copies of random memories' text in their namespace, with changed
+case and punctuation), imported into a fresh SQLite database.
+- The pass: 8 writer processes (bench/writes.py's) store memories for WRITE_WINDOW_S without
+  any pass, then again while one pass runs from the same moment; the pass's time and what it
+  did, and the writers' latencies (p50, p99, max) both ways. Target: the writers' p99 stays
+  within their own target (15 ms) during the pass.
+- Context packs, each timed end to end as `mnemosyne optimize --context` does it in-process
+  (read-only open, candidates, pack): one namespace with global, every namespace, with a query
+  text, and three budgets. Target: p50 <= 50 ms.
 """
 
 from __future__ import annotations
 
+import json
 import random
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +26,7 @@ from bench import recall as recall_bench
 from bench.common import emit, latency_summary
 from mnemosyne.config import resolve_settings
 from mnemosyne.optimize.context import context_pack
+from mnemosyne.optimize.maintenance import run_pass
 from mnemosyne.store.sqlite.backend import SqliteBackend
 from mnemosyne.store.sqlite.database import Database
 from mnemosyne.store.sqlite.transfer import import_memories
@@ -27,12 +36,61 @@ ASKS = {"one_namespace": {"namespaces": ["project:alpha"], "query": ""},
         "every_namespace": {"namespaces": None, "query": ""},
         "with_a_query": {"namespaces": ["project:beta"], "query": "kalo"}}
 BUDGETS = (2048, 8192, 32768)
+DUPLICATES = 5_000
+WRITERS = 8
+WRITE_WINDOW_S = 4.0
+
+
+def with_duplicates(rng: random.Random, lines: list[str]) -> list[str]:
+    """Return *lines* plus DUPLICATES near copies of random ones (new ids, same namespace)."""
+    copies = []
+    for index in range(DUPLICATES):
+        record = json.loads(rng.choice(lines))
+        record["id"] = f"{rng.getrandbits(32):08x}-1111-4000-8000-{index:012x}"
+        record["content"] = record["content"].upper() + " !"
+        copies.append(json.dumps(record))
+    return lines + copies
+
+
+def writers(path: Path, during: object = None) -> tuple[dict[str, float], float | None, dict]:
+    """Run WRITERS writers for WRITE_WINDOW_S (and *during*, a pass, from the same moment)."""
+    start_at = time.time() + 1.0
+    children = [subprocess.Popen([sys.executable, "-m", "bench.writes", "--child", str(path),
+                                  str(start_at), str(WRITE_WINDOW_S), str(index)],
+                                 stdout=subprocess.PIPE, text=True) for index in range(WRITERS)]
+    took, did = None, {}
+    if during is not None:
+        time.sleep(max(0.0, start_at - time.time()))
+        began = time.perf_counter()
+        did = during()
+        took = time.perf_counter() - began
+    results = [json.loads(child.communicate()[0]) for child in children]
+    latencies = [value for result in results for value in result["latencies"]]
+    summary = {**latency_summary(latencies),
+               "errors": sum(result["errors"] for result in results)}
+    return summary, took, did
+
+
+def maintenance_figures(path: Path) -> dict[str, object]:
+    """Time one pass beside the writers, after the same writers without it."""
+    alone, _, _ = writers(path)
+
+    def one_pass() -> dict:
+        with SqliteBackend(Database.open(path)) as store:
+            report = run_pass(store, dry_run=False)
+        return {"merged": report.merged, "groups": len(report.groups),
+                "decayed": report.decay, "archived": report.archive,
+                "fts_merge_rounds": (report.compacted or {}).get("fts_merge_rounds")}
+
+    beside, took, did = writers(path, one_pass)
+    return {"pass_s": round(took or 0.0, 2), "did": did, "writers_alone": alone,
+            "writers_during_pass": beside}
 
 
 def main() -> None:
     """Build the database, time the packs, print the figures."""
     rng = random.Random(20261128)
-    lines = recall_bench.make_lines(rng, recall_bench.make_vocabulary(rng))
+    lines = with_duplicates(rng, recall_bench.make_lines(rng, recall_bench.make_vocabulary(rng)))
     with tempfile.TemporaryDirectory(prefix="mnemosyne-bench-") as directory:
         path = Path(directory) / "optimize.db"
         with SqliteBackend(Database.open(path)) as store:
@@ -40,6 +98,7 @@ def main() -> None:
         settings = resolve_settings({"database_url": str(path)},
                                     environ={"XDG_CONFIG_HOME": f"{directory}/config",
                                              "XDG_STATE_HOME": f"{directory}/state"})
+        maintenance = maintenance_figures(path)
         results, sizes = {}, {}
         for name, ask in ASKS.items():
             timings = []
@@ -50,9 +109,10 @@ def main() -> None:
                     timings.append(time.perf_counter() - began)
                     sizes[f"{name}_{budget}"] = len(pack.text)
             results[name] = latency_summary(timings)
-    emit("optimize", {"memories": recall_bench.MEMORIES, "context": results,
-                      "pack_bytes": sizes,
-                      "targets": {"context_p50_ms": "<= 50"}})
+    emit("optimize", {"memories": recall_bench.MEMORIES + DUPLICATES,
+                      "maintenance": maintenance, "context": results, "pack_bytes": sizes,
+                      "targets": {"context_p50_ms": "<= 50",
+                                  "writers_p99_ms_during_pass": "<= 15"}})
 
 
 if __name__ == "__main__":

@@ -1,16 +1,17 @@
 """Keep the memory store small and relevant, or print a context pack for an agent.
 
---context prints the memories an agent should load at start: those of each -n NAMESPACE and
-global ones (all namespaces without -n), archived and superseded left out, most important
-first; importance 8 and above in full, 5 to 7 as their summary or first line, below 5 left
-out. The output, its header included, never exceeds --budget (bytes, or tokens counted as
-ceil(bytes / 4)); a shortened memory keeps its id for `mnemosyne show`. Read-only: works on
-a read-only database and counts no access. --format json prints
-{budget, unit, used, included: [{id, tier, bytes}], omitted} instead of the pack.
+Without --context: one maintenance pass over the shared SQLite database (README, "Keeping the
+store small"): near duplicates of a namespace merged into their survivor (the others marked
+superseded, never deleted), importance decayed by one point per 90 idle days, memories of
+importance 1 idle for 90 days archived, the full-text index compacted, a WAL checkpoint; in
+short batches beside running instances. --dry-run changes nothing. One optimizer at a time:
+a second one waits, or exits 7 with --no-wait. --interval repeats it until SIGTERM/SIGINT.
 
-Without --context (the maintenance pass, not built yet) it exits 2 with one line.
-
-Exit status: 0 done, 2 invalid flags, 3 the database cannot be read.
+--context prints the memories an agent should load at start (README, "Context packs"): each
+-n NAMESPACE's and global ones, most important first, within --budget bytes or tokens
+(ceil(bytes / 4)), header included; read-only, no access counted.
+Exit status: 0 done, 2 invalid flags (or PostgreSQL for the pass), 3 the database cannot be
+read or written, 7 another optimizer is running (--no-wait), 130 SIGINT with --interval.
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ import json
 import sys
 from pathlib import Path
 
-from mnemosyne.atomicfile import atomic_output
 from mnemosyne.config import Settings
-from mnemosyne.errors import UnavailableError, UsageError
-from mnemosyne.optimize.context import DEFAULT_BUDGET, context_pack
+from mnemosyne.optimize.context import DEFAULT_BUDGET, context_pack, save_pack
+from mnemosyne.optimize.maintenance import maintain
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,15 +39,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unit", choices=("bytes", "tokens"), default="bytes",
                         help="unit of --budget (tokens = ceil(bytes / 4); default: bytes)")
     parser.add_argument("--format", choices=("markdown", "json"), default="markdown",
-                        help="with --context: the pack, or a JSON account of it")
+                        help="the pack (or a summary line), or a JSON account of it")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="maintenance: print what would change, change nothing")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="maintenance: exit 7 instead of waiting for another optimizer")
+    parser.add_argument("--interval", type=float, metavar="SECONDS",
+                        help="maintenance: repeat the pass every SECONDS until stopped")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Print a context pack (the maintenance pass comes with its own flags)."""
+    """Run the maintenance pass, or print a context pack with --context."""
     if not args.context:
-        raise UsageError("only --context is available so far: the maintenance pass "
-                         "(duplicates, decay, archive) is not built yet")
+        return maintain(settings, dry_run=args.dry_run, wait=not args.no_wait,
+                        interval_s=args.interval, report=lambda done: print(
+                            done.summary() if args.format == "markdown"
+                            else json.dumps(done.to_dict()), flush=True))
     pack = context_pack(settings, namespaces=args.namespaces, query=args.query,
                         budget=args.budget, unit=args.unit)
     text = pack.text.decode("utf-8") if args.format == "markdown" else \
@@ -57,10 +65,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.buffer.write(text.encode("utf-8"))
         sys.stdout.buffer.flush()
         return 0
-    path = Path(args.output).expanduser().absolute()
-    try:
-        with atomic_output(path, mode=0o600) as stream:
-            stream.write(text)
-    except OSError as error:
-        raise UnavailableError(f"cannot write {path}: {error.strerror or error}") from None
+    save_pack(text, Path(args.output))
     return 0
+

@@ -11,9 +11,11 @@ Must not: render the pack (context_pack.py) or write anything.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
+from mnemosyne.atomicfile import atomic_output
 from mnemosyne.config import Settings
-from mnemosyne.errors import UsageError
+from mnemosyne.errors import UnavailableError, UsageError
 from mnemosyne.optimize.context_pack import LINE_IMPORTANCE, UNITS, ContextPack, build_pack
 from mnemosyne.store import model, open_store
 from mnemosyne.store.backend import MemoryBackend
@@ -63,3 +65,13 @@ def context_pack(settings: Settings, *, namespaces: Sequence[str] | None, query:
     with store:
         memories = gather(store, namespaces, query)
     return build_pack(memories, budget, unit)
+
+
+def save_pack(text: str, path: Path) -> None:
+    """Write *text* to *path* atomically, mode 0600. Raises UnavailableError if it cannot."""
+    path = path.expanduser().absolute()
+    try:
+        with atomic_output(path, mode=0o600) as stream:
+            stream.write(text)
+    except OSError as error:
+        raise UnavailableError(f"cannot write {path}: {error.strerror or error}") from None

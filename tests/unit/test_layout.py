@@ -32,6 +32,8 @@ FORBIDDEN_IMPORTS = {
     "mnemosyne/coord/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api",
                          "mnemosyne.doctor", "mnemosyne.mcp", "mnemosyne.dash",
                          "mnemosyne.store", "mnemosyne.review"),
+    "mnemosyne/optimize/": ("mnemosyne.cli", "mnemosyne.api", "mnemosyne.dash",
+                            "mnemosyne.doctor", "mnemosyne.mcp", "mnemosyne.review"),
     "mnemosyne/review/": ("mnemosyne.cli", "mnemosyne.api", "mnemosyne.dash",
                           "mnemosyne.doctor", "mnemosyne.mcp"),
     "mnemosyne/api/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.dash",
