@@ -1,7 +1,7 @@
 """The SQLite engine's export to JSON Lines and import back, exactly (format: records.py).
 
-Export
-orders by creation, so export → import into an empty database → export is byte-identical.
+Export orders by creation, so export → import into an empty database → export is
+byte-identical.
 Import validates the whole input first: a bad line is reported with its number and nothing is
 written, unless the caller asks to skip bad lines. Valid input is written in batches so that
 other writers keep going during a large import; ids already present are skipped (or replaced),
