@@ -1,9 +1,9 @@
 """The SQLite side of `mnemosyne optimize`: find and apply upkeep in short transactions.
 
 Read-only finders (`duplicate_groups`, `decay_candidates`, `archive_candidates`) say what a
-pass would change; appliers change it in batches of at most BATCH_ROWS memories (or one group
-of duplicates) per transaction, so the writers' lock is never held for more than a few
-milliseconds. The rules (documented in README, decided in mnemosyne/optimize/rules.py):
+pass would change; appliers change it in batches of about WRITE_BATCH memories per
+transaction, so the writers' lock is never held for more than a few milliseconds. The rules
+(documented in README, decided in mnemosyne/optimize/rules.py):
 - duplicates: live memories (not archived, not superseded) of one namespace whose content has
   the same normalised text; the survivor keeps the highest importance, the union of the tags
   and every link of the others, and each other one is marked superseded by it (a `supersedes`
@@ -30,7 +30,8 @@ from mnemosyne.store import model
 from mnemosyne.store.model import MEMORY_COLUMNS, Link, Memory
 from mnemosyne.store.sqlite.backend import SqliteBackend, insert_link, memory_from_row
 
-BATCH_ROWS = 200
+WRITE_BATCH = 50  # memories changed per transaction: a few milliseconds of the writers' lock
+READ_PAGE = 500  # memories read per query while looking
 FTS_MERGE_PAGES = 64  # pages of the full-text index merged per transaction
 FTS_MERGE_ROUNDS = 200  # at most this many merge transactions per pass
 
@@ -52,17 +53,21 @@ class DuplicateGroup:
 
 def _live_memories(store: SqliteBackend, where: str = "",
                    parameters: Iterable[Any] = ()) -> Iterable[Memory]:
-    """Yield the live memories (in id order), read in pages of BATCH_ROWS."""
-    after = ""
+    """Yield the live memories in storage order, read in pages of READ_PAGE.
+
+    Paged by the rowid, with no index (`NOT INDEXED`): the whole walk reads the table once,
+    where an index on a filtered column would make each page sort its matches again.
+    """
+    after = 0
     extra = f" AND {where}" if where else ""
     while True:
         rows = store.database.read(lambda connection, start=after: connection.execute(
-            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE {LIVE}{extra} AND id > ? "
-            f"ORDER BY id LIMIT {BATCH_ROWS}", (*parameters, start)).fetchall())
+            f"SELECT seq, {MEMORY_COLUMNS} FROM memories NOT INDEXED WHERE seq > ? AND "
+            f"{LIVE}{extra} ORDER BY seq LIMIT {READ_PAGE}", (start, *parameters)).fetchall())
         if not rows:
             return
         for row in rows:
-            yield memory_from_row(row)
+            yield memory_from_row(row[1:])
         after = rows[-1][0]
 
 
@@ -115,7 +120,7 @@ def _merge_in(connection: apsw.Connection, group: DuplicateGroup, now: str) -> b
 
 
 def merge_groups(store: SqliteBackend, groups: list[DuplicateGroup]) -> int:
-    """Merge *groups*, about BATCH_ROWS memories per transaction; return how many were merged.
+    """Merge *groups*, about WRITE_BATCH memories per transaction; return how many were merged.
 
     A group any of whose memories changed since it was found (forgotten, archived,
     superseded) is left alone.
@@ -126,7 +131,7 @@ def merge_groups(store: SqliteBackend, groups: list[DuplicateGroup]) -> int:
     for index, group in enumerate(groups):
         batch.append(group)
         size += 1 + len(group.merged)
-        if size < BATCH_ROWS and index + 1 < len(groups):
+        if size < WRITE_BATCH and index + 1 < len(groups):
             continue
         now = model.utc_now()
         merged += store.database.write(lambda connection, batch=batch, now=now: sum(
@@ -156,14 +161,14 @@ def archive_candidates(store: SqliteBackend, idle_before: str) -> list[Memory]:
 
 def _apply_in_batches(store: SqliteBackend, memories: list[Memory], idle_before: str,
                       statement: str) -> int:
-    """Run *statement* (parameters: now, id, idle_before) for each memory, BATCH_ROWS at a time.
+    """Run *statement* (parameters: now, id, idle_before) for each memory, WRITE_BATCH at a time.
 
     The memory is changed only if it is still live and still idle: an access or a change
     meanwhile keeps it. Return how many were changed.
     """
     changed = 0
-    for start in range(0, len(memories), BATCH_ROWS):
-        batch = memories[start:start + BATCH_ROWS]
+    for start in range(0, len(memories), WRITE_BATCH):
+        batch = memories[start:start + WRITE_BATCH]
         now = model.utc_now()
 
         def work(connection: apsw.Connection, batch: list[Memory] = batch,

@@ -70,18 +70,19 @@ def test_decay_and_archive_touch_only_idle_live_memories(store):
 
 
 def test_many_groups_merge_in_batches(store):
-    for n in range(maintenance.BATCH_ROWS):  # 200 groups of two: two transactions
+    pairs = maintenance.WRITE_BATCH + 3  # groups of two: several transactions
+    for n in range(pairs):
         store.remember(f"pair {n}")
         store.remember(f"PAIR {n}.")
     found = groups(store)
-    assert len(found) == maintenance.BATCH_ROWS
-    assert maintenance.merge_groups(store, found) == maintenance.BATCH_ROWS
-    assert groups(store) == [] and store.count() == 2 * maintenance.BATCH_ROWS
+    assert len(found) == pairs
+    assert maintenance.merge_groups(store, found) == pairs
+    assert groups(store) == [] and store.count() == 2 * pairs
 
 
 def test_batches_cover_more_than_one_page(store):
     made = [age(store, store.remember(f"memory {n}", importance=3))
-            for n in range(maintenance.BATCH_ROWS + 7)]
+            for n in range(maintenance.READ_PAGE + 7)]
     candidates = maintenance.decay_candidates(store, IDLE_BEFORE)
     assert len(candidates) == len(made)
     assert maintenance.apply_decay(store, candidates, IDLE_BEFORE) == len(made)
