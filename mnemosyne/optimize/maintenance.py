@@ -8,12 +8,15 @@ on a database at a time, whichever instance or machine user starts it: an flock 
 `<database>-optimize.lock` (the kernel drops it when the holder dies); a second one waits for
 it, or with `no_wait` gets a ConflictError (exit 7). `run_every` repeats the pass until
 SIGTERM/SIGINT, for a unit, holding the lock during each pass only (with `no_wait`, a pass
-that finds it taken is skipped and logged).
+that finds it taken is skipped and logged). `maintain`, what the command runs, first lowers
+the process's CPU priority by NICENESS, like any background job: the pass's reading and
+comparing then never takes a core from the instances' writers.
 Must not: print (the CLI formats the report), or hold a write transaction across a batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import fcntl
@@ -33,6 +36,8 @@ from mnemosyne.store.sqlite.backend import SqliteBackend
 from mnemosyne.store.sqlite.database import Database
 
 logger = logging.getLogger(__name__)
+
+NICENESS = 10
 
 
 @dataclasses.dataclass
@@ -174,7 +179,12 @@ def run_every(settings: Settings, interval_s: float, *, wait: bool,
 
 def maintain(settings: Settings, *, dry_run: bool, wait: bool, interval_s: float | None,
              report: Callable[[PassReport], None]) -> int:
-    """Run one pass (or one every *interval_s* seconds); give each to *report*; exit status."""
+    """Run one pass (or one every *interval_s* seconds); give each to *report*; exit status.
+
+    Lowers this process's CPU priority first (a dry run too: it reads as much).
+    """
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
     if interval_s is None:
         report(optimize_once(settings, dry_run=dry_run, wait=wait))
         return 0

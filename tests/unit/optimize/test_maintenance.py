@@ -3,6 +3,8 @@
 import dataclasses
 import datetime
 import io
+import subprocess
+import sys
 
 import pytest
 
@@ -64,3 +66,19 @@ def test_one_optimizer_at_a_time(db_path):
     second.acquire(wait=False)
     second.release()
     assert oct(first.path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_command_runs_at_a_lower_cpu_priority(db_path, tmp_path):
+    """In a child process: lowering the priority is for good, not for the test run."""
+    script = (
+        "import os, sys\n"
+        "from mnemosyne.config import resolve_settings\n"
+        "from mnemosyne.optimize.maintenance import NICENESS, maintain\n"
+        "before = os.nice(0)\n"
+        "settings = resolve_settings({'database_url': sys.argv[1]}, environ={\n"
+        "    'XDG_CONFIG_HOME': sys.argv[2], 'XDG_STATE_HOME': sys.argv[2]})\n"
+        "maintain(settings, dry_run=True, wait=False, interval_s=None, report=lambda r: None)\n"
+        "print(os.nice(0) - before == NICENESS or os.nice(0) == 19)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(db_path), str(tmp_path / "x")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr
