@@ -203,10 +203,11 @@ def compact(store: SqliteBackend) -> dict[str, Any]:
     rounds = 0
     for rounds in range(1, FTS_MERGE_ROUNDS + 1):  # noqa: B007 - reported below
         def merge(connection: apsw.Connection) -> int:
-            before = connection.total_changes()
+            # totalchanges: the name APSW 3.40 (Debian 12) knows too
+            before = connection.totalchanges()
             connection.execute("INSERT INTO memories_fts(memories_fts, rank) VALUES "
                                f"('merge', {FTS_MERGE_PAGES})")
-            return connection.total_changes() - before
+            return connection.totalchanges() - before
 
         if store.database.write(merge) < 2:  # FTS5: fewer than 2 changes, nothing left
             break
