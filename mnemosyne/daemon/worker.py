@@ -7,7 +7,8 @@ dispatch), so in the normal path nobody polls. A task runs in its own worktree o
 branch `mnemosyne/task/<plan>/<task>` when the plan was started inside a git repository
 (unless the task says `worktree: false`), named by the attempt's run id, whose liveness lock
 the worker holds while the task runs (so doctor's worktree audit sees a kept one as left
-behind once its worker is gone). An argv list runs without a shell, a string by `sh -c`;
+behind once its worker is gone). An ended attempt's lock file is renamed to a fresh run id
+and kept as the spare for the next claim, so a busy worker creates no file per task. An argv list runs without a shell, a string by `sh -c`;
 always in a new session (its own process group), with stdin from /dev/null and its output
 in a file of which the tail is kept. Over `timeout_s` the whole group gets SIGTERM, then
 SIGKILL after KILL_GRACE_S; after any end, whatever is left in the group is killed. A clean
@@ -145,6 +146,7 @@ class TaskWorker:
         self._guard = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="task-worker", daemon=True)
         self._namespaces: dict[str, tuple[str, str]] = {}
+        self._spare: InstanceLock | None = None  # a held attempt lock, for the next claim
 
     def start(self) -> None:
         """Start the worker thread; it looks for work at once."""
@@ -175,6 +177,9 @@ class TaskWorker:
         self._wake.set()
         if self._thread.ident is not None:
             self._thread.join(KILL_GRACE_S + 10)
+        if self._spare is not None and not self._thread.is_alive():
+            _drop(self._spare)
+            self._spare = None
         try:  # what this worker would have taken next goes to the others
             if self.tasks.has_ready_work(str(self.root.path)):
                 broadcast(self.coordinator, WORK_AVAILABLE, {"plan": None})
@@ -202,14 +207,14 @@ class TaskWorker:
         so the worker goes from one task to the next without waiting for anything else. Each
         attempt has its own liveness lock, taken before the claim that names it.
         """
-        run_id, lock = self._new_attempt_lock()
+        run_id, lock = self._attempt_lock()
         try:
             task = self.tasks.claim(self.instance_id, run_id, self.host, str(self.root.path))
         except BaseException:
             _drop(lock)
             raise
         if task is None:
-            _drop(lock)
+            self._keep(lock)  # unused: the next claim takes it
             return False
         while task is not None:
             if self._closing:  # claimed with the last end, never started: back to ready
@@ -219,23 +224,48 @@ class TaskWorker:
                 finally:
                     _drop(lock)
                 return True
-            following = self._new_attempt_lock()
+            following = self._attempt_lock()
             try:
                 task = self._run_claimed(task, run_id, following[0])
             except BaseException:
                 _drop(following[1])
                 raise
             finally:
-                _drop(lock)
+                self._recycle(lock)
             run_id, lock = following
-        _drop(lock)  # the last attempt lock, taken for a claim that found nothing
+        self._keep(lock)  # taken for a claim that found nothing
         return True
 
-    def _new_attempt_lock(self) -> tuple[str, InstanceLock]:
-        run_id = new_instance_id()
-        lock = InstanceLock(self.root.locks, run_id)
-        lock.acquire()
-        return run_id, lock
+    def _attempt_lock(self) -> tuple[str, InstanceLock]:
+        """Return a held liveness lock with a fresh run id: the spare one, else a new one."""
+        lock, self._spare = self._spare, None
+        if lock is None:
+            lock = InstanceLock(self.root.locks, new_instance_id())
+            lock.acquire()
+        return lock.instance_id, lock
+
+    def _keep(self, lock: InstanceLock) -> None:
+        """Keep an unused attempt lock as the spare (dropped if there is one already)."""
+        if self._spare is None:
+            self._spare = lock
+        else:
+            _drop(lock)
+
+    def _recycle(self, lock: InstanceLock) -> None:
+        """End an attempt's lock by moving it to a fresh run id, kept as the spare.
+
+        The ended id is free at once (its file now has the new name), and the next attempt
+        needs no new file. A spare already there, or a move that fails, drops the lock.
+        """
+        if self._spare is None:
+            try:
+                lock.move_to(new_instance_id())
+            except MnemosyneError as error:
+                logger.debug("attempt lock not reused: %s", error)
+            else:
+                self._spare = lock
+                return
+        _drop(lock)
 
     def _run_claimed(self, task: TaskRow, run_id: str, next_run_id: str) -> TaskRow | None:
         """Run the claimed *task*; return the task claimed with its end as *next_run_id*."""

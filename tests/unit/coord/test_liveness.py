@@ -117,3 +117,30 @@ def test_an_instance_that_opened_a_lock_file_removed_under_it_takes_the_new_one(
     assert (named.st_dev, named.st_ino) == (os.fstat(lock.fd).st_dev, os.fstat(lock.fd).st_ino)
     assert lock_is_held(tmp_path, "a1b2c3d4")
     lock.release()
+
+
+def test_a_held_lock_moves_to_another_id_without_a_gap(tmp_path):
+    lock = InstanceLock(tmp_path, "a1b2c3d4")
+    lock.acquire()
+    inode = os.fstat(lock.fd).st_ino
+    lock.move_to("0f0f0f0f")
+    assert lock.instance_id == "0f0f0f0f" and lock.path == tmp_path / "0f0f0f0f.lock"
+    assert lock_is_held(tmp_path, "0f0f0f0f") and not lock_is_held(tmp_path, "a1b2c3d4")
+    assert not (tmp_path / "a1b2c3d4.lock").exists()
+    assert os.stat(lock.path).st_ino == inode  # the same file: nothing created
+    with pytest.raises(ConflictError):  # a second process cannot take the moved id
+        InstanceLock(tmp_path, "0f0f0f0f").acquire()
+    lock.release()
+
+
+def test_a_lock_never_moves_onto_an_existing_file_or_when_not_held(tmp_path):
+    other = tmp_path / "0f0f0f0f.lock"
+    other.write_bytes(b"")
+    lock = InstanceLock(tmp_path, "a1b2c3d4")
+    with pytest.raises(ConflictError, match="not held"):
+        lock.move_to("0e0e0e0e")
+    lock.acquire()
+    with pytest.raises(ConflictError, match="taken"):
+        lock.move_to("0f0f0f0f")
+    assert lock_is_held(tmp_path, "a1b2c3d4") and other.exists()
+    lock.release()
