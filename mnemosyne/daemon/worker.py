@@ -1,24 +1,24 @@
 """Run the tasks of orchestrated plans in this instance (`serve --accept-work`).
 
-A `TaskWorker` has one thread that claims a ready task (store/sqlite/tasks.py: atomically, so no two
-workers run the same task), runs it and records the end, then claims the next; it sleeps when
-there is nothing to claim and is woken by a `WorkAvailable` message (registered on the daemon's
-dispatch), so in the normal path nobody polls. A task runs in its own worktree on its own
-branch `mnemosyne/task/<plan>/<task>` when the plan was started inside a git repository
+A `TaskWorker` has one thread that claims a ready task (store/sqlite/tasks.py: atomically, so
+no two workers run the same task), runs it and records the end, then claims the next; it sleeps
+when there is nothing to claim and is woken by a `WorkAvailable` message (registered on the
+daemon's dispatch), so in the normal path nobody polls. A task runs in its own worktree on its
+own branch `mnemosyne/task/<plan>/<task>` when the plan was started inside a git repository
 (unless the task says `worktree: false`), named by the attempt's run id, whose liveness lock
-the worker holds while the task runs (so doctor's worktree audit sees a kept one as left
-behind once its worker is gone). An ended attempt's lock file is renamed to a fresh run id
-and kept as the spare for the next claim, so a busy worker creates no file per task. An argv list runs without a shell, a string by `sh -c`;
-always in a new session (its own process group), with stdin from /dev/null and its output
-in a file of which the tail is kept. Over `timeout_s` the whole group gets SIGTERM, then
-SIGKILL after KILL_GRACE_S; after any end, whatever is left in the group is killed. A clean
-worktree is removed after the attempt; one with uncommitted changes is kept and recorded.
-The result is stored as a `task` memory in the task's namespace (default: the plan's,
-`project:<repository name>`). Progress is not broadcast: every transition is journaled in the
-database (store/sqlite/tasks.py), which the orchestrator and the APIs tail. A stop (`close`, or a
-`WorkStop` message for the plan) kills the running attempt's group and puts the task back to
-ready. Attempts of workers whose liveness lock is free (dead) are given back by
-`reclaim_dead_attempts`, after killing what is left of their process group.
+the worker holds while the task runs (so doctor's worktree audit sees a kept one as left behind
+once its worker is gone). An ended attempt's lock file is renamed to a fresh run id and kept as
+the spare for the next claim, so a busy worker creates no file per task. An argv list runs
+without a shell, a string by `sh -c`; always in a new session (its own process group), with
+stdin from /dev/null and its output in a file of which the tail is kept. Over `timeout_s` the
+whole group gets SIGTERM, then SIGKILL after KILL_GRACE_S; after any end, whatever is left in
+the group is killed. A clean worktree is removed after the attempt; one with uncommitted
+changes is kept and recorded. The result is stored as a `task` memory in the task's namespace
+(default: the plan's, `project:<repository name>`). Progress is not broadcast: every transition
+is journaled in the database (store/sqlite/tasks.py), which the orchestrator and the APIs tail.
+A stop (`close`, or a `WorkStop` message for the plan) kills the running attempt's group and
+puts the task back to ready. Attempts of workers whose liveness lock is free (dead) are given
+back by `reclaim_dead_attempts`, after killing what is left of their process group.
 Must not: decide the order of tasks (the store's claims do) or read the environment.
 """
 
