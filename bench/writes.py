@@ -8,6 +8,7 @@ aggregate, 0 errors, p99 <= 15 ms, max <= 100 ms.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -17,27 +18,38 @@ from pathlib import Path
 from bench.common import emit, latency_summary
 
 DURATION_S = 4.0
+STOP_CHECK = 20
 WRITER_COUNTS = (1, 8, 16)
 
 
-def writer(db_path: str, start_at: float, duration: float, index: int) -> None:
-    """Run in a child process: write until the window closes, print latencies as JSON."""
+def writer(db_path: str, start_at: float, duration: float, index: int,
+           stop_file: str | None = None, warm_up_s: float = 0.0) -> None:
+    """Run in a child process: write until the window closes, print latencies as JSON.
+
+    With *stop_file*, the window also closes as soon as that file exists (checked every
+    STOP_CHECK writes): for a run that lasts as long as something measured beside it. The
+    writes of the first *warm_up_s* seconds are not counted.
+    """
     from mnemosyne.store.sqlite.backend import SqliteBackend  # noqa: PLC0415
     from mnemosyne.store.sqlite.database import Database  # noqa: PLC0415
 
     store = SqliteBackend(Database.open(Path(db_path)))
     time.sleep(max(0.0, start_at - time.time()))
     latencies, errors = [], 0
+    counted_from = time.monotonic() + warm_up_s
     end = time.monotonic() + duration
     count = 0
     while time.monotonic() < end:
+        if stop_file is not None and count % STOP_CHECK == 0 and os.path.exists(stop_file):
+            break
         began = time.perf_counter()
         try:
             store.remember(f"writer {index} note {count} on shared storage and locking",
                            namespace=f"project:w{index}", tags="bench")
         except Exception:  # noqa: BLE001 - counted
             errors += 1
-        latencies.append(time.perf_counter() - began)
+        if time.monotonic() >= counted_from:
+            latencies.append(time.perf_counter() - began)
         count += 1
     json.dump({"latencies": latencies, "errors": errors}, sys.stdout)
 
@@ -73,6 +85,8 @@ def main() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
-        writer(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]))
+        writer(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]),
+               sys.argv[6] if len(sys.argv) > 6 else None,
+               float(sys.argv[7]) if len(sys.argv) > 7 else 0.0)
     else:
         main()

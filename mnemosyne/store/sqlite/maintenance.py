@@ -2,7 +2,9 @@
 
 Read-only finders (`duplicate_groups`, `decay_candidates`, `archive_candidates`) say what a
 pass would change; appliers change it in batches of about WRITE_BATCH memories per
-transaction, so the writers' lock is never held for more than a few milliseconds. The rules
+transaction, so the writers' lock is never held for more than a few milliseconds, and after
+each batch they rest PACE times as long as the batch held it (`_paced_write`), so the writers
+have the lock at least three quarters of the time. The rules
 (documented in README, decided in mnemosyne/optimize/rules.py):
 - duplicates: live memories (not archived, not superseded) of one namespace whose content has
   the same normalised text; the survivor keeps the highest importance, the union of the tags
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -30,7 +33,8 @@ from mnemosyne.store import model
 from mnemosyne.store.model import MEMORY_COLUMNS, Link, Memory
 from mnemosyne.store.sqlite.backend import SqliteBackend, insert_link, memory_from_row
 
-WRITE_BATCH = 50  # memories changed per transaction: a few milliseconds of the writers' lock
+WRITE_BATCH = 20  # memories changed per transaction: a few milliseconds of the writers' lock
+PACE = 3.0  # after each batch, rest this many times as long as it held the writers' lock
 READ_PAGE = 500  # memories read per query while looking
 FTS_MERGE_PAGES = 64  # pages of the full-text index merged per transaction
 FTS_MERGE_ROUNDS = 200  # at most this many merge transactions per pass
@@ -56,14 +60,19 @@ def _live_memories(store: SqliteBackend, where: str = "",
     """Yield the live memories in storage order, read in pages of READ_PAGE.
 
     Paged by the rowid, with no index (`NOT INDEXED`): the whole walk reads the table once,
-    where an index on a filtered column would make each page sort its matches again.
+    where an index on a filtered column would make each page sort its matches again. The walk
+    ends at the newest memory there was when it began: what instances store meanwhile is for
+    the next pass (a walk chasing busy writers' inserts might never end).
     """
+    last = store.database.read(lambda connection: connection.execute(
+        "SELECT coalesce(max(seq), 0) FROM memories").fetchall()[0][0])
     after = 0
     extra = f" AND {where}" if where else ""
     while True:
         rows = store.database.read(lambda connection, start=after: connection.execute(
             f"SELECT seq, {MEMORY_COLUMNS} FROM memories NOT INDEXED WHERE seq > ? AND "
-            f"{LIVE}{extra} ORDER BY seq LIMIT {READ_PAGE}", (start, *parameters)).fetchall())
+            f"seq <= ? AND {LIVE}{extra} ORDER BY seq LIMIT {READ_PAGE}",
+            (start, last, *parameters)).fetchall())
         if not rows:
             return
         for row in rows:
@@ -90,6 +99,27 @@ def duplicate_groups(store: SqliteBackend, normalise: Callable[[str], str],
             groups.append(DuplicateGroup(ordered[0], tuple(ordered[1:])))
     groups.sort(key=lambda group: (group.survivor.namespace, group.survivor.id))
     return groups
+
+
+def _paced_write(store: SqliteBackend, work: Callable[[apsw.Connection], Any]) -> Any:
+    """Run one batch as a write transaction, then rest PACE times as long as it held the lock.
+
+    Held: from the start of the work (the lock taken, the transaction begun) to the end of
+    the commit. Waiting for the lock is not counted: it took nothing from the writers.
+    """
+    began: list[float] = []
+
+    def timed(connection: apsw.Connection) -> Any:
+        began.append(time.monotonic())
+        return work(connection)
+
+    result = store.database.write(timed)
+    _rest((time.monotonic() - began[-1]) * PACE)
+    return result
+
+
+def _rest(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 def _merge_in(connection: apsw.Connection, group: DuplicateGroup, now: str) -> bool:
@@ -134,7 +164,7 @@ def merge_groups(store: SqliteBackend, groups: list[DuplicateGroup]) -> int:
         if size < WRITE_BATCH and index + 1 < len(groups):
             continue
         now = model.utc_now()
-        merged += store.database.write(lambda connection, batch=batch, now=now: sum(
+        merged += _paced_write(store, lambda connection, batch=batch, now=now: sum(
             len(group.merged) for group in batch if _merge_in(connection, group, now)))
         batch, size = [], 0
     return merged
@@ -182,7 +212,7 @@ def _apply_in_batches(store: SqliteBackend, memories: list[Memory], idle_before:
                 done += connection.changes()
             return done
 
-        changed += store.database.write(work)
+        changed += _paced_write(store, work)
     return changed
 
 
@@ -209,7 +239,7 @@ def compact(store: SqliteBackend) -> dict[str, Any]:
                                f"('merge', {FTS_MERGE_PAGES})")
             return connection.totalchanges() - before
 
-        if store.database.write(merge) < 2:  # FTS5: fewer than 2 changes, nothing left
+        if _paced_write(store, merge) < 2:  # FTS5: fewer than 2 changes, nothing left
             break
 
     store.database.write(lambda connection: connection.execute("PRAGMA optimize").fetchall())

@@ -3,13 +3,15 @@
 import dataclasses
 import datetime
 import io
-import subprocess
-import sys
+import os
+import threading
 
 import pytest
 
+from mnemosyne.config import resolve_settings
 from mnemosyne.errors import ConflictError
-from mnemosyne.optimize.maintenance import OptimizerLock, run_pass
+from mnemosyne.optimize.maintenance import LowPriority, OptimizerLock, maintain, run_pass
+from mnemosyne.store.sqlite import maintenance as store_maintenance
 from mnemosyne.store.sqlite.backend import insert_memory
 
 NOW = datetime.datetime(2026, 12, 5, tzinfo=datetime.UTC)
@@ -68,17 +70,37 @@ def test_one_optimizer_at_a_time(db_path):
     assert oct(first.path.stat().st_mode & 0o777) == "0o600"
 
 
-def test_the_command_runs_at_a_lower_cpu_priority(db_path, tmp_path):
-    """In a child process: lowering the priority is for good, not for the test run."""
-    script = (
-        "import os, sys\n"
-        "from mnemosyne.config import resolve_settings\n"
-        "from mnemosyne.optimize.maintenance import NICENESS, maintain\n"
-        "before = os.nice(0)\n"
-        "settings = resolve_settings({'database_url': sys.argv[1]}, environ={\n"
-        "    'XDG_CONFIG_HOME': sys.argv[2], 'XDG_STATE_HOME': sys.argv[2]})\n"
-        "maintain(settings, dry_run=True, wait=False, interval_s=None, report=lambda r: None)\n"
-        "print(os.nice(0) - before == NICENESS or os.nice(0) == 19)\n")
-    done = subprocess.run([sys.executable, "-c", script, str(db_path), str(tmp_path / "x")],
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr
+def test_the_finders_run_only_on_idle_cores_and_the_writes_do_not(db_path, tmp_path,
+                                                                   monkeypatch):
+    """Reading and comparing yield the CPU (SCHED_IDLE); a batch holding the writers' lock must
+    not wait for a core behind the writers it keeps waiting."""
+    own = os.sched_getscheduler(threading.get_native_id())
+    seen = {}
+
+    def recording(name, function):
+        def wrapper(*args, **kwargs):
+            seen[name] = os.sched_getscheduler(threading.get_native_id())
+            return function(*args, **kwargs)
+        return wrapper
+
+    for name in ("duplicate_groups", "decay_candidates", "archive_candidates", "merge_groups",
+                 "apply_decay", "apply_archive"):
+        monkeypatch.setattr(store_maintenance, name,
+                            recording(name, getattr(store_maintenance, name)))
+    settings = resolve_settings({"database_url": str(db_path)}, environ={
+        "XDG_CONFIG_HOME": str(tmp_path / "x"), "XDG_STATE_HOME": str(tmp_path / "x")})
+    maintain(settings, dry_run=False, wait=False, interval_s=None, report=lambda r: None)
+    assert {seen[name] for name in ("duplicate_groups", "decay_candidates",
+                                    "archive_candidates")} == {os.SCHED_IDLE}
+    assert {seen[name] for name in ("merge_groups", "apply_decay", "apply_archive")} == {own}
+    assert os.sched_getscheduler(threading.get_native_id()) == own != os.SCHED_IDLE
+
+
+def test_a_finder_s_error_reaches_the_caller():
+    find = LowPriority()
+    try:
+        with pytest.raises(ConflictError, match="found"):
+            find(lambda: (_ for _ in ()).throw(ConflictError("found")))
+        assert find(lambda: 42) == 42  # the thread goes on
+    finally:
+        find.close()

@@ -88,6 +88,26 @@ def test_batches_cover_more_than_one_page(store):
     assert maintenance.apply_decay(store, candidates, IDLE_BEFORE) == len(made)
 
 
+def test_a_walk_leaves_what_is_stored_meanwhile_for_the_next_pass(store, monkeypatch):
+    monkeypatch.setattr(maintenance, "READ_PAGE", 1)  # one memory per query
+    first = store.remember("there before")
+    store.remember("there before too")
+    walk = maintenance._live_memories(store)
+    assert next(walk).id == first.id
+    store.remember("stored while walking")
+    assert [memory.content for memory in walk] == ["there before too"]
+
+
+def test_each_batch_is_followed_by_a_rest_three_times_as_long(store, monkeypatch):
+    rests = []
+    monkeypatch.setattr(maintenance, "_rest", rests.append)
+    made = [age(store, store.remember(f"memory {n}", importance=3))
+            for n in range(2 * maintenance.WRITE_BATCH + 1)]
+    assert maintenance.apply_decay(store, made, IDLE_BEFORE) == len(made)
+    assert len(rests) == 3 and all(rest > 0 for rest in rests)
+    assert maintenance.PACE == 3.0
+
+
 def test_compact_merges_the_index_and_checkpoints(store):
     for n in range(300):
         store.remember(f"words number {n}")
