@@ -26,13 +26,17 @@ CHECKPOINT_AFTER_PAGES = 500
 
 
 def watch_wal(connection: apsw.Connection, on_large: Callable[[], None],
-              threshold_pages: int = CHECKPOINT_AFTER_PAGES) -> None:
+              threshold_pages: int = CHECKPOINT_AFTER_PAGES,
+              on_commit: Callable[[], None] | None = None) -> None:
     """Call *on_large* after any commit on *connection* that leaves the WAL over the threshold.
 
-    This replaces SQLite's auto-checkpoint for that connection.
+    This replaces SQLite's auto-checkpoint for that connection. *on_commit*, if given, is
+    called after every commit (the index merger's request: as cheap).
     """
 
     def after_commit(connection: apsw.Connection, database_name: str, pages: int) -> int:
+        if on_commit is not None:
+            on_commit()
         if pages >= threshold_pages:
             on_large()
         return apsw.SQLITE_OK

@@ -1,6 +1,8 @@
 """The shared database: per-thread connections, migrations on open, reads and retried writes.
 
 One `Database` per process; each thread gets its own APSW connection and writer-lock descriptor.
+Two background helpers ride on the writers' commits: the WAL checkpointer (checkpoint.py) and
+the full-text index merger (indexmerge.py).
 Must not: know about memories (memories.py) or the command line.
 """
 
@@ -22,6 +24,7 @@ from mnemosyne.store.sqlite.connection import (
     open_connection,
     open_read_only,
 )
+from mnemosyne.store.sqlite.indexmerge import IndexMerger
 from mnemosyne.store.sqlite.transactions import WriterLock, run_write_transaction
 from mnemosyne.store.sqlite.writehealth import WalLock, WriteHealth
 
@@ -44,6 +47,9 @@ class Database:
         self.wal_lock = WalLock(path)
         self.checkpointer = Checkpointer(lambda: open_connection(path, busy_timeout_ms),
                                          lambda: WriterLock(path))
+        self.index_merger = IndexMerger(lambda: open_connection(path, busy_timeout_ms),
+                                        lambda: WriterLock(path),
+                                        path.with_name(path.name + "-merge.lock"))
 
     @classmethod
     def open(cls, path: Path, busy_timeout_ms: int = 5000,
@@ -86,7 +92,8 @@ class Database:
                 connection = open_read_only(self.path, self.busy_timeout_ms)
             else:
                 connection = open_connection(self.path, self.busy_timeout_ms)
-                watch_wal(connection, self.checkpointer.request)
+                watch_wal(connection, self.checkpointer.request,
+                          on_commit=self.index_merger.request)
             # A reader only never takes the writers' lock (nor creates its file).
             state = (connection, None if self.read_only else WriterLock(self.path))
             self._local.state = state
@@ -159,6 +166,7 @@ class Database:
 
     def close(self) -> None:
         """Close every thread's connection; the object must not be used afterwards."""
+        self.index_merger.close()
         self.checkpointer.close()
         with self._all_guard:
             states, self._all = self._all, []

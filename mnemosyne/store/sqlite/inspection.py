@@ -64,7 +64,7 @@ CHECKPOINT_LOCKED_WAIT_MS = 1000
 QUICK_CHECK_MAX_MESSAGES = 20
 SHOWN_MESSAGES = 3
 FTS_PROBES = 16
-COMPANION_SUFFIXES = ("-wal", "-shm", "-lock")
+COMPANION_SUFFIXES = ("-wal", "-shm", "-lock", "-merge.lock", "-optimize.lock")
 FTS_MESSAGE = re.compile(r"fts5|memories_fts", re.IGNORECASE)
 PROBE_WORD = re.compile(r"[^\W_]{3,}")
 MIB = 1024 * 1024
@@ -88,7 +88,7 @@ class DatabaseFact:
 
 
 def companion_path(path: Path, suffix: str) -> Path:
-    """Return the `-wal`, `-shm` or `-lock` file that belongs to the database *path*."""
+    """Return the companion file (`-wal`, `-shm`, `-lock`, ...) of the database *path*."""
     return path.with_name(path.name + suffix)
 
 

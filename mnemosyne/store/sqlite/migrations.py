@@ -20,6 +20,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (2, "0002_change_log.sql"),
     (3, "0003_tasks.sql"),
     (4, "0004_namespace_importance.sql"),
+    (5, "0005_fts_background_merge.sql"),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -279,16 +279,19 @@ def test_wrong_modes_are_a_problem_that_fix_modes_repairs(tmp_path):
     path = directory / "m.db"
     make_database(path, count=3)
     (directory / "m.db-lock").touch()
+    (directory / "m.db-merge.lock").touch()
     os.chmod(path, 0o644)
     os.chmod(directory / "m.db-lock", 0o666)
+    os.chmod(directory / "m.db-merge.lock", 0o644)
     os.chmod(directory, 0o777)
     fact = by_name(inspect_database(path))["file_modes"]
     assert (fact.status, fact.repair) == ("problem", "fix_modes")
     assert f"{path} (0644)" in fact.message and f"{directory} (0777)" in fact.message
     changed = fix_modes(path)
-    assert len(changed) == 3, changed
+    assert len(changed) == 4, changed
     assert path.stat().st_mode & 0o777 == 0o600
     assert (directory / "m.db-lock").stat().st_mode & 0o777 == 0o600
+    assert (directory / "m.db-merge.lock").stat().st_mode & 0o777 == 0o600
     assert directory.stat().st_mode & 0o777 == 0o755  # others may list it, not write to it
     assert by_name(inspect_database(path))["file_modes"].status == "ok"
     assert fix_modes(path) == []  # a second run finds nothing to change
