@@ -4,10 +4,8 @@ Without --context: one maintenance pass over the shared SQLite database (README,
 store small"): near duplicates of a namespace merged into their survivor (the others marked
 superseded, never deleted), importance decayed by one point per 90 idle days, memories of
 importance 1 idle for 90 days archived, the full-text index compacted, a WAL checkpoint; in
-short paced batches beside running instances, its reading on idle cores only (SCHED_IDLE),
-over the memories there were when it began. --dry-run changes nothing. One optimizer at a
-time: a second one waits, or exits 7 with --no-wait. --interval repeats it until
-SIGTERM/SIGINT.
+short paced batches, reading on idle cores only. --dry-run changes nothing. One optimizer at a
+time: a second one waits, or exits 7 with --no-wait. --interval repeats it until SIGTERM/SIGINT.
 
 --context prints the memories an agent should load at start (README, "Context packs"): each
 -n NAMESPACE's and global ones, most important first, within --budget bytes or tokens
