@@ -17,7 +17,9 @@ mnemosyne: `mnemosyne orchestrate --plan P --workers 4 --worktree`-less tasks (`
 false`, outside a repository), in a private root and database; its wall time (start-up of the
 orchestrator and its 4 workers included) is reported too. make: `make -j4` on a Makefile
 with the same edges (SHELL=bash). Targets: throughput >= 0.5x make's, delay p50 <= 5 ms,
-p99 <= 25 ms.
+p99 <= 25 ms. Then a chain of TIMED_TASKS tasks that each take TIMED_TASK_S and have a
+`timeout_s`, as real plans do (`mnemosyne_with_timeouts`): an end must be seen as soon as
+without a timeout (a wait with a timeout used to notice it in sleeps of up to 50 ms).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from bench.common import emit, latency_summary
 CHAIN = 99
 FAN_OUT = 100
 WORKERS = 4
+TIMED_TASKS = 10
+TIMED_TASK_S = 0.25
 
 
 def graph() -> dict[str, list[str]]:
@@ -50,10 +54,12 @@ def graph() -> dict[str, list[str]]:
     return edges
 
 
-def step(stamps: Path, name: str) -> str:
-    """Return the no-op task: its start and end times written with shell builtins."""
+def step(stamps: Path, name: str, busy_s: float = 0.0) -> str:
+    """Return the task: its start and end times written with shell builtins (a no-op, or
+    *busy_s* of sleep in between)."""
     return (f"echo $EPOCHREALTIME > {stamps}/{name}.start; "
-            f"echo $EPOCHREALTIME > {stamps}/{name}.end")
+            + (f"sleep {busy_s}; " if busy_s else "")
+            + f"echo $EPOCHREALTIME > {stamps}/{name}.end")
 
 
 def startable(name: str, ready: float, start: dict[str, float], end: dict[str, float]) -> float:
@@ -100,15 +106,21 @@ def run_make(directory: Path, edges: dict[str, list[str]]) -> dict[str, object]:
     return {**figures(edges, stamps), "wall_s": round(wall, 3)}
 
 
-def run_mnemosyne(directory: Path, edges: dict[str, list[str]]) -> dict[str, object]:
-    """Run the graph with `mnemosyne orchestrate --workers 4` in a private root."""
+def run_mnemosyne(directory: Path, edges: dict[str, list[str]],
+                  timeout_s: float | None = None, busy_s: float = 0.0) -> dict[str, object]:
+    """Run the graph with `mnemosyne orchestrate --workers 4` in a private root.
+
+    With *timeout_s*, every task has that timeout and lasts *busy_s*; the cold run is left out.
+    """
+    directory.mkdir(exist_ok=True)
     stamps = directory / "mnemosyne-stamps"
     stamps.mkdir()
     work = directory / "work"
     work.mkdir()
     plan = {"name": "bench", "tasks": [
         {"id": name, "depends_on": needs, "worktree": False,
-         "command": ["bash", "-c", step(stamps, name)]} for name, needs in edges.items()]}
+         "command": ["bash", "-c", step(stamps, name, busy_s)],
+         **({"timeout_s": timeout_s} if timeout_s else {})} for name, needs in edges.items()]}
     (directory / "plan.json").write_text(json.dumps(plan))
     home = directory / "home"
     env = {key: value for key, value in os.environ.items()
@@ -138,6 +150,8 @@ def run_mnemosyne(directory: Path, edges: dict[str, list[str]]) -> dict[str, obj
         for worker in workers:
             worker.wait()
     measured = figures(edges, stamps)
+    if timeout_s:
+        return measured
     plan = json.loads((directory / "plan.json").read_text())
     plan["name"] = "bench-cold"
     for task in plan["tasks"]:
@@ -157,11 +171,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mnemosyne-bench-") as directory:
         make = run_make(Path(directory), edges) if shutil.which("make") else None
         ours = run_mnemosyne(Path(directory), edges)
+        chain = {"root": [], "chain0": ["root"],
+                 **{f"chain{index}": [f"chain{index - 1}"] for index in range(1, TIMED_TASKS - 1)}}
+        timed = run_mnemosyne(Path(directory) / "with-timeouts", chain, timeout_s=600,
+                              busy_s=TIMED_TASK_S)
     ratio = round(ours["tasks_per_s"] / make["tasks_per_s"], 2) if make else None
     emit("orchestrate", {
         "graph": {"tasks": len(edges), "chain": CHAIN + 1, "fan_out": FAN_OUT,
-                  "workers": WORKERS},
-        "mnemosyne": ours, "make_j4": make, "throughput_vs_make": ratio,
+                  "workers": WORKERS, "timed_chain": {"tasks": TIMED_TASKS,
+                                                      "task_s": TIMED_TASK_S, "timeout_s": 600}},
+        "mnemosyne": ours, "mnemosyne_with_timeouts": timed, "make_j4": make,
+        "throughput_vs_make": ratio,
         "targets": {"throughput_vs_make": ">= 0.5", "dependency_to_start_p50_ms": "<= 5",
                     "dependency_to_start_p99_ms": "<= 25"},
     })

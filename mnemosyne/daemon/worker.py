@@ -11,7 +11,8 @@ once its worker is gone). An ended attempt's lock file is renamed to a fresh run
 the spare for the next claim, so a busy worker creates no file per task. An argv list runs
 without a shell, a string by `sh -c`; always in a new session (its own process group), with
 stdin from /dev/null and its output in a file of which the tail is kept. Over `timeout_s` the
-whole group gets SIGTERM, then SIGKILL after KILL_GRACE_S; after any end, whatever is left in
+whole group gets SIGTERM, then SIGKILL after KILL_GRACE_S (an end is seen at once, through
+a pidfd, not by polling: childwait.py); after any end, whatever is left in
 the group is killed. A clean worktree is removed after the attempt; one with uncommitted
 changes is kept and recorded. The result is stored as a `task` memory in the task's namespace
 (default: the plan's, `project:<repository name>`). Progress is not broadcast: every transition
@@ -35,6 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mnemosyne.childwait import wait_for_exit
 from mnemosyne.config import child_environment
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
 from mnemosyne.coord.identity import new_instance_id, process_start_time, this_host
@@ -369,13 +371,10 @@ class TaskWorker:
                 logger.warning("task %s/%s: cannot record its process: %s", task.plan,
                                task.id, problem)
             error = None
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
+            if not wait_for_exit(process, timeout):
                 error = f"timed out after {timeout:g} s"
                 kill_group(process.pid, signal.SIGTERM)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(KILL_GRACE_S)
+                wait_for_exit(process, KILL_GRACE_S)
             kill_group(process.pid)  # whatever is left of the group: nothing stays behind
             process.wait()
             output.seek(max(0, output.seek(0, os.SEEK_END) - TAIL_BYTES))

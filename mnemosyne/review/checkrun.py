@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from mnemosyne.childwait import open_pidfd
+
 TAIL_BYTES = 2048
 TICK_S = 0.25
 TIMEOUT_GRACE_S = 2.0
@@ -75,14 +77,6 @@ def _make_poller(output: int, stop_fd: int | None, exit_fd: int | None) -> selec
     return poller
 
 
-def _pidfd(pid: int) -> int | None:
-    """Return a descriptor that becomes readable when *pid* exits, or None (old kernel)."""
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
-
-
 def run_check(command: str, cwd: Path, timeout_s: float, stop_fd: int | None = None,
               tick: Callable[[], None] | None = None) -> CheckResult:
     """Run *command* in *cwd* for at most *timeout_s*; return how it ended.
@@ -96,7 +90,7 @@ def run_check(command: str, cwd: Path, timeout_s: float, stop_fd: int | None = N
                                start_new_session=True)
     assert process.stdout is not None
     output = process.stdout.fileno()
-    exit_fd = _pidfd(process.pid)  # readable once the command exits: no polling delay
+    exit_fd = open_pidfd(process.pid)  # readable once the command exits: no polling delay
     poller = _make_poller(output, stop_fd, exit_fd)
     tail = b""
     open_output = True

@@ -17,10 +17,11 @@ EVERY_PACKAGE = ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api", "mnemosyn
                  "mnemosyne.dash", "mnemosyne.doctor", "mnemosyne.coord", "mnemosyne.store",
                  "mnemosyne.review")
 # Library layers that must never reach up into the front ends; the ground modules import
-# nothing above them (errors and atomicfile nothing of mnemosyne at all).
+# nothing above them (errors, atomicfile and childwait nothing of mnemosyne at all).
 FORBIDDEN_IMPORTS = {
     "mnemosyne/errors.py": ("mnemosyne.",),
     "mnemosyne/atomicfile.py": ("mnemosyne.",),
+    "mnemosyne/childwait.py": ("mnemosyne.",),
     "mnemosyne/logs.py": (*EVERY_PACKAGE, "mnemosyne.config"),
     "mnemosyne/config.py": EVERY_PACKAGE,
     "mnemosyne/store/": ("mnemosyne.cli", "mnemosyne.daemon", "mnemosyne.api",

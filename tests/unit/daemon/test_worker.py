@@ -105,6 +105,23 @@ def test_a_timeout_kills_the_whole_group_grandchild_included(parts, tmp_path):
     wait_for(lambda: process_start_time(grandchild) is None, 5)
 
 
+def test_under_a_timeout_an_end_or_a_stop_is_seen_when_it_happens(parts, tmp_path):
+    tasks, worker, _ = parts
+    tasks.put_plan({"name": "quick", "tasks": [spec("t", ["true"], timeout_s=600)]},
+                   str(tmp_path), "global")
+    worker.start()
+    wait_for(lambda: tasks.plan("quick").state == "finished")
+    row = tasks.tasks("quick")[0]
+    assert row.state == "done" and row.duration_s < 60  # not the timeout, not a poll's step
+    tasks.put_plan({"name": "long", "tasks": [spec("t", ["sleep", "600"], timeout_s=600)]},
+                   str(tmp_path), "global")
+    worker.wake()
+    wait_for(lambda: tasks.running() and tasks.running()[0].pid is not None)
+    pid = tasks.running()[0].pid
+    worker.close()
+    assert tasks.tasks("long")[0].state == "ready" and process_start_time(pid) is None
+
+
 def test_close_puts_the_running_task_back_to_ready(parts, tmp_path):
     tasks, worker, _ = parts
     tasks.put_plan({"name": "p", "tasks": [spec("t", ["sleep", "60"])]}, str(tmp_path),
