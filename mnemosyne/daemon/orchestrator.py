@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mnemosyne.childwait import wait_for_exit
 from mnemosyne.config import Settings
 from mnemosyne.coord.context import make_coordinator
 from mnemosyne.coord.coordinator import CrossProcessCoordinator
@@ -109,9 +110,7 @@ def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
             process.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + STOP_PATIENCE_S
     for process in workers:
-        try:
-            process.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+        if not wait_for_exit(process, max(0.1, deadline - time.monotonic())):
             logger.warning("worker pid %d did not stop: killing it", process.pid)
             process.kill()
             process.wait()

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mnemosyne.childwait import open_pidfd
+from mnemosyne.childwait import open_pidfd, wait_for_exit
 
 TAIL_BYTES = 2048
 TICK_S = 0.25
@@ -60,8 +60,7 @@ def kill_group(process: subprocess.Popen[bytes], grace_s: float) -> None:
     """TERM the process group *process* leads, KILL it after *grace_s*, and reap *process*."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(grace_s)
+    wait_for_exit(process, grace_s)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
