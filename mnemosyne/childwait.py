@@ -30,10 +30,10 @@ def wait_for_exit(process: subprocess.Popen[bytes], timeout_s: float | None) -> 
     EINTR is retried with the time left; the process is reaped (its `returncode` set) when
     this returns True.
     """
-    if timeout_s is None:
+    if timeout_s is None or process.returncode is not None:
         process.wait()
         return True
-    fd = open_pidfd(process.pid)
+    fd = open_pidfd(process.pid)  # the pid is ours until reaped: no other process has it
     if fd is None:
         try:
             process.wait(timeout_s)

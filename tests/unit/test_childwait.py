@@ -59,3 +59,14 @@ def test_without_pidfds_popens_own_wait_is_used(monkeypatch, seconds, ends):
     finally:
         process.kill()
         process.wait()
+
+
+def test_a_child_reaped_before_is_not_looked_up_by_its_pid(monkeypatch):
+    process = subprocess.Popen(["true"])
+    process.wait()  # its pid may belong to another process by now
+
+    def reused(pid):
+        raise AssertionError(f"pidfd opened for pid {pid}, no longer this child's")
+
+    monkeypatch.setattr(childwait, "open_pidfd", reused)
+    assert childwait.wait_for_exit(process, 30) is True
