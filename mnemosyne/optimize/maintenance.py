@@ -66,16 +66,22 @@ def _lower_this_thread() -> None:
 class LowPriority:
     """One thread at the lowest CPU priority (SCHED_IDLE) that runs the pass's finders.
 
-    One thread, reused for every finder and pass: it keeps one database connection.
+    One thread, reused for every finder and pass: it keeps one database connection. While a
+    finder runs, the database's background helpers are held back from the writers' lock
+    (*gate*, `Database.helper_gate`): the finder holds the interpreter lock most of the time
+    and may wait long for an idle core, and a helper holding the writers' lock must not wait
+    behind it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, gate: threading.Lock | None = None) -> None:
+        self._gate = gate or threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="optimize-finder", initializer=_lower_this_thread)
 
     def __call__(self, find: Callable[[], Found]) -> Found:
         """Return *find*() computed in the low-priority thread (its exceptions propagate)."""
-        return self._pool.submit(find).result()
+        with self._gate:
+            return self._pool.submit(find).result()
 
     def close(self) -> None:
         """Stop the thread."""
@@ -190,7 +196,7 @@ def optimize_once(settings: Settings, *, dry_run: bool, wait: bool) -> PassRepor
     path = sqlite_path(settings)
     lock = OptimizerLock(path)
     database = Database.open(path, settings.busy_timeout_ms, settings.write_deadline_s)
-    find = LowPriority()
+    find = LowPriority(database.helper_gate)
     with SqliteBackend(database, settings.max_content_bytes) as store:
         if not dry_run:
             lock.acquire(wait)
@@ -210,9 +216,10 @@ def run_every(settings: Settings, interval_s: float, *, wait: bool,
     signals = SignalQueue()
     signals.install((signal.SIGTERM, signal.SIGINT))
     lock = OptimizerLock(path)
-    find = LowPriority()
+    find: LowPriority | None = None
     try:
         database = Database.open(path, settings.busy_timeout_ms, settings.write_deadline_s)
+        find = LowPriority(database.helper_gate)
         with SqliteBackend(database, settings.max_content_bytes) as store:
             while True:
                 try:  # the lock is held for each pass, not between them
@@ -228,7 +235,8 @@ def run_every(settings: Settings, interval_s: float, *, wait: bool,
                 if signum is not None:
                     return 130 if signum == signal.SIGINT else 0
     finally:
-        find.close()
+        if find is not None:
+            find.close()
         signals.restore()
 
 

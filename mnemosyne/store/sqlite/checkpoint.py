@@ -49,9 +49,10 @@ class Checkpointer:
     """A lazily started thread that runs PASSIVE checkpoints when `request` is called."""
 
     def __init__(self, open_connection: Callable[[], apsw.Connection],
-                 make_lock: Callable[[], WriterLock]) -> None:
+                 make_lock: Callable[[], WriterLock], gate: threading.Lock | None = None) -> None:
         self._open_connection = open_connection
         self._make_lock = make_lock
+        self._gate = gate or threading.Lock()  # held around the part under the writers' lock
         self._wanted = threading.Event()
         self._stopping = False
         self._guard = threading.Lock()
@@ -85,11 +86,12 @@ class Checkpointer:
         """Copy the WAL beside running writers, then finish under the lock (a short pause)."""
         try:
             connection.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
-            lock.acquire()
-            try:
-                connection.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
-            finally:
-                lock.release()
+            with self._gate:
+                lock.acquire()
+                try:
+                    connection.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+                finally:
+                    lock.release()
             self.checkpoints += 1
         except apsw.BusyError:
             logger.debug("another process is checkpointing; skipped")

@@ -2,7 +2,11 @@
 
 One `Database` per process; each thread gets its own APSW connection and writer-lock descriptor.
 Two background helpers ride on the writers' commits: the WAL checkpointer (checkpoint.py) and
-the full-text index merger (indexmerge.py).
+the full-text index merger (indexmerge.py). Whatever part of their work holds the writers'
+lock runs under `helper_gate`: a caller that holds the gate keeps them from that lock. (The
+optimizer does, while a SCHED_IDLE thread of its process holds the interpreter lock for long:
+a helper holding the writers' lock could otherwise wait behind that thread for an idle core,
+and every writer behind the helper.) The merger's own commits ask the checkpointer too.
 Must not: know about memories (memories.py) or the command line.
 """
 
@@ -45,11 +49,12 @@ class Database:
         self._all_guard = threading.Lock()
         self._pending_writes: dict[int, float] = {}  # id of a write call -> when it started
         self.wal_lock = WalLock(path)
+        self.helper_gate = threading.Lock()
         self.checkpointer = Checkpointer(lambda: open_connection(path, busy_timeout_ms),
-                                         lambda: WriterLock(path))
-        self.index_merger = IndexMerger(lambda: open_connection(path, busy_timeout_ms),
-                                        lambda: WriterLock(path),
-                                        path.with_name(path.name + "-merge.lock"))
+                                         lambda: WriterLock(path), self.helper_gate)
+        self.index_merger = IndexMerger(self._merger_connection, lambda: WriterLock(path),
+                                        path.with_name(path.name + "-merge.lock"),
+                                        self.helper_gate)
 
     @classmethod
     def open(cls, path: Path, busy_timeout_ms: int = 5000,
@@ -84,6 +89,12 @@ class Database:
             database.close()
             raise
         return database
+
+    def _merger_connection(self) -> apsw.Connection:
+        """Open the merger's connection: its commits ask for checkpoints, never run one."""
+        connection = open_connection(self.path, self.busy_timeout_ms)
+        watch_wal(connection, self.checkpointer.request)
+        return connection
 
     def _thread_state(self) -> tuple[apsw.Connection, WriterLock | None]:
         state = getattr(self._local, "state", None)

@@ -10,14 +10,16 @@ the writers' queue, like any write) followed by a rest PACE times as long as it 
 lock, while there is work: a level with `usermerge` (4) segments. A step with nothing to
 merge writes nothing. Requests are coalesced: at most one round per MERGE_INTERVAL_S, and one
 process's merger at a time (`<database>-merge.lock`; the others skip their round). Closing
-runs a short last round if one is wanted, so a short-lived command leaves no more than a few
-segments behind.
+runs a short last round if one is wanted (without waiting out the interval), so a short-lived
+command leaves no more than a few segments behind. Each step holds the database's helper gate
+(see database.py), so a caller can keep the merger from the writers' lock for a while.
 Must not: merge everything at once (`optimize` does, in its own pass) or hold the writers'
 lock across steps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -74,12 +76,15 @@ class MergingLock:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
+        except OSError:  # no locks on this file system: the writers' queue still serialises
+            return True
         return True
 
     def release(self) -> None:
         """Let another process's merger go."""
         if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         """Close the descriptor."""
@@ -92,12 +97,16 @@ class IndexMerger:
     """A lazily started thread that merges the full-text index when `request` is called."""
 
     def __init__(self, open_connection: Callable[[], apsw.Connection],
-                 make_lock: Callable[[], WriterLock], merging_lock: Path) -> None:
+                 make_lock: Callable[[], WriterLock], merging_lock: Path,
+                 gate: threading.Lock | None = None) -> None:
         self._merging = MergingLock(merging_lock)
         self._open_connection = open_connection
         self._make_lock = make_lock
+        self._gate = gate or threading.Lock()  # held around each step (see Database)
         self._wanted = threading.Event()
+        self._stop = threading.Event()
         self._stopping = False
+        self._owed_at_close = False
         self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
         self.steps = 0
@@ -119,67 +128,66 @@ class IndexMerger:
             logger.warning("full-text index merger not started: %s", error)
             return  # requests are then no-ops; the crisis merge still bounds the index
         try:
+            cut_short = False
             while True:
                 self._wanted.wait()
+                self._stop.wait(MERGE_INTERVAL_S)  # commits meanwhile join this round
                 if self._stopping:
-                    return
-                time.sleep(MERGE_INTERVAL_S)  # commits meanwhile join this round
+                    break
                 self._wanted.clear()
-                if self._stopping:  # close() sets the event after this flag: never missed
-                    return
-                self._round(connection, lock, MAX_STEPS)
+                cut_short = self._round(connection, lock, MAX_STEPS)
+            # Closing: a short last round if one is owed (requested, or cut short by close).
+            if self._owed_at_close or cut_short:
+                self._round(connection, lock, FINAL_STEPS)
         finally:
             connection.close()
             lock.close()
 
-    def _round(self, connection: apsw.Connection, lock: WriterLock, steps: int) -> None:
+    def _round(self, connection: apsw.Connection, lock: WriterLock, steps: int) -> bool:
         """Merge step by step while there is work: at most *steps*, one process at a time.
 
         Each step is followed by a rest PACE times as long as it held the writers' lock. A
         round that finds another process's merger at work is skipped: that one merges.
+        Return True if the round was cut short by `close` with work left.
         """
-        if not self._merging.acquire():
-            return
         try:
-            for _ in range(steps):
-                began: list[float] = []
+            if not self._merging.acquire():
+                return False
+            try:
+                for _ in range(steps):
+                    began: list[float] = []
 
-                def step(connection: apsw.Connection, began: list[float] = began) -> bool:
-                    began.append(time.monotonic())
-                    return merge_step(connection)
+                    def step(connection: apsw.Connection, began: list[float] = began) -> bool:
+                        began.append(time.monotonic())
+                        return merge_step(connection)
 
-                merged = run_write_transaction(connection, lock, step, STEP_DEADLINE_S)
-                self.steps += 1
-                if not merged or (self._stopping and steps == MAX_STEPS):
-                    return
-                time.sleep((time.monotonic() - began[-1]) * PACE)
+                    with self._gate:
+                        merged = run_write_transaction(connection, lock, step, STEP_DEADLINE_S)
+                    self.steps += 1
+                    if not merged:
+                        return False
+                    if self._stopping and steps == MAX_STEPS:
+                        return True
+                    time.sleep((time.monotonic() - began[-1]) * PACE)
+            finally:
+                self._merging.release()
         except apsw.Error as error:
             logger.warning("full-text index merge failed: %s", error)
         except Exception as error:  # noqa: BLE001 - the writers must not notice
             logger.warning("full-text index merge skipped: %s", error)
-        finally:
-            self._merging.release()
+        return False
 
     def close(self) -> None:
-        """Stop the thread, first running a round that is still wanted."""
+        """Stop the thread; it first runs a short last round if one is owed.
+
+        The interval between a commit and its round is cut short: closing never waits for it.
+        """
         with self._guard:
+            self._owed_at_close = self._wanted.is_set()
             self._stopping = True
             thread, self._thread = self._thread, None
-        if thread is None:
-            self._merging.close()
-            return
-        pending = self._wanted.is_set()
+        self._stop.set()
         self._wanted.set()
-        thread.join()
-        if pending:
-            try:
-                connection, lock = self._open_connection(), self._make_lock()
-            except (MnemosyneError, OSError, apsw.Error) as error:
-                logger.warning("full-text index merge skipped: %s", error)
-                return
-            try:
-                self._round(connection, lock, FINAL_STEPS)
-            finally:
-                connection.close()
-                lock.close()
+        if thread is not None:
+            thread.join()
         self._merging.close()

@@ -104,3 +104,13 @@ def test_a_finder_s_error_reaches_the_caller():
         assert find(lambda: 42) == 42  # the thread goes on
     finally:
         find.close()
+
+
+def test_the_database_s_helpers_are_held_back_while_a_finder_runs():
+    gate = threading.Lock()
+    find = LowPriority(gate)
+    try:
+        assert find(gate.locked) is True
+        assert not gate.locked()
+    finally:
+        find.close()

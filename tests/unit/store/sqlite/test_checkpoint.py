@@ -1,4 +1,5 @@
 import threading
+import time
 
 import apsw
 
@@ -63,3 +64,20 @@ def test_database_keeps_its_wal_bounded(tmp_path):
     _, wal_pages, checkpointed = wal_frames(tmp_path / "big.db")
     assert database.checkpointer.checkpoints >= 1
     assert wal_pages - checkpointed < 1000
+
+
+def test_the_part_under_the_writers_lock_waits_for_the_helper_gate(tmp_path):
+    path = tmp_path / "c.db"
+    open_connection(path, 5000).close()
+    gate = threading.Lock()
+    checkpointer = Checkpointer(lambda: open_connection(path, 5000), lambda: WriterLock(path),
+                                gate)
+    with gate:
+        checkpointer.request()
+        time.sleep(0.2)  # it cannot finish while the gate is held
+        assert checkpointer.checkpoints == 0
+    deadline = time.monotonic() + 10
+    while checkpointer.checkpoints == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    checkpointer.close()

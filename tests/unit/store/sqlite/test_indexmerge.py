@@ -1,11 +1,13 @@
 """The full-text index merger: automerge off, merging in short transactions of its own."""
 
 import logging
+import threading
 import time
 
 import apsw
 
 from mnemosyne.store.query import make_recall_query
+from mnemosyne.store.sqlite import database as database_module
 from mnemosyne.store.sqlite import indexmerge
 from mnemosyne.store.sqlite.connection import open_connection
 from mnemosyne.store.sqlite.indexmerge import IndexMerger, merge_step
@@ -87,3 +89,55 @@ def test_closing_an_idle_merger_returns_at_once(tmp_path):
     merger.close()
     merger.request()  # after close: ignored, no thread
     assert time.monotonic() - began < 0.5
+
+
+def test_closing_never_waits_out_the_interval_before_a_round(store, monkeypatch):
+    monkeypatch.setattr(indexmerge, "MERGE_INTERVAL_S", 3600)  # a commit's round: an hour away
+    remember_each_in_its_transaction(store, 12)
+    closing = threading.Thread(target=store.database.index_merger.close)
+    closing.start()
+    closing.join(30)
+    assert not closing.is_alive(), "close waited for the interval"
+    assert segments(store) <= 4  # the round owed ran, on the merger's own connection
+
+
+def test_the_merger_s_commits_ask_the_checkpointer_and_never_checkpoint_inline(store,
+                                                                              monkeypatch):
+    hooked = []
+
+    def watch_wal(connection, on_large, **extra):
+        hooked.append((on_large, tuple(extra)))  # no on_commit: its commits start no round
+
+    monkeypatch.setattr(database_module, "watch_wal", watch_wal)
+    store.database._merger_connection().close()
+    assert hooked and set(hooked) == {(store.database.checkpointer.request, ())}
+
+
+def test_a_step_waits_for_the_helper_gate_before_the_writers_lock(store):
+    store.database.index_merger.close()
+    remember_each_in_its_transaction(store, 8)
+    merger = IndexMerger(store.database._merger_connection,
+                         lambda: WriterLock(store.database.path),
+                         store.database.path.with_name("gate-merge.lock"), threading.Lock())
+    with merger._gate:
+        merger.request()
+        time.sleep(0.2)  # the step cannot start while the gate is held
+        assert merger.steps == 0 and segments(store) == 8
+    deadline = time.monotonic() + 10
+    while segments(store) > 4:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    merger.close()
+
+
+def test_a_merging_lock_on_a_file_system_without_locks_lets_the_merger_merge(tmp_path,
+                                                                             monkeypatch):
+    lock = indexmerge.MergingLock(tmp_path / "merge.lock")
+
+    def no_locks(fd, operation):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(indexmerge.fcntl, "flock", no_locks)
+    assert lock.acquire() is True
+    lock.release()
+    lock.close()
