@@ -27,8 +27,8 @@ def open_pidfd(pid: int) -> int | None:
 def wait_for_exit(process: subprocess.Popen[bytes], timeout_s: float | None) -> bool:
     """Reap *process* if it ends within *timeout_s* (None: however long); return whether it did.
 
-    EINTR is retried with the time left; the process is reaped (its `returncode` set) when
-    this returns True.
+    The process is reaped (its `returncode` set) when this returns True. (An interrupted poll
+    is retried by Python itself with the time left, PEP 475.)
     """
     if timeout_s is None or process.returncode is not None:
         process.wait()

@@ -10,10 +10,10 @@ the worker holds while the task runs (so doctor's worktree audit sees a kept one
 once its worker is gone). An ended attempt's lock file is renamed to a fresh run id and kept as
 the spare for the next claim, so a busy worker creates no file per task. An argv list runs
 without a shell, a string by `sh -c`; always in a new session (its own process group), with
-stdin from /dev/null and its output in a file of which the tail is kept. Over `timeout_s` the
-whole group gets SIGTERM, then SIGKILL after KILL_GRACE_S (an end is seen at once, through
-a pidfd, not by polling: childwait.py); after any end, whatever is left in
-the group is killed. A clean worktree is removed after the attempt; one with uncommitted
+stdin from /dev/null and its output in a file of which the tail is kept. An end is seen at
+once, through a pidfd (childwait.py), timeout or not. Over `timeout_s` the whole group gets
+SIGTERM, then SIGKILL after KILL_GRACE_S; after any end, whatever is left in the group is
+killed. A clean worktree is removed after the attempt; one with uncommitted
 changes is kept and recorded. The result is stored as a `task` memory in the task's namespace
 (default: the plan's, `project:<repository name>`). Progress is not broadcast: every transition
 is journaled in the database (store/sqlite/tasks.py), which the orchestrator and the APIs tail.
