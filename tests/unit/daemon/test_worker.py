@@ -92,6 +92,28 @@ def test_the_worker_runs_a_plan_in_order_and_stores_results(parts, tmp_path, sto
     assert {path.name for path in locks.iterdir()} <= own
 
 
+def test_each_attempt_has_its_own_output_and_the_task_env_wins(parts, tmp_path, monkeypatch):
+    # One output file serves all of a worker's attempts: a long output must not show through a
+    # shorter one after it. The worker's environment is taken once; a task's env overrides it.
+    tasks, worker, coordinator = parts
+    monkeypatch.setenv("MNEMOSYNE_TEST_SHARED", "worker")
+    worker = TaskWorker(tasks, coordinator)
+    tasks.put_plan({"name": "out", "tasks": [
+        spec("long", ["sh", "-c", "printf 'x%.0s' $(seq 1 3000)"]),
+        spec("short", "echo $MNEMOSYNE_TEST_SHARED", depends_on=["long"],
+             env={"MNEMOSYNE_TEST_SHARED": "task"}),
+        spec("inherited", "echo $MNEMOSYNE_TEST_SHARED", depends_on=["short"]),
+    ]}, str(tmp_path), "global")
+    worker.start()
+    try:
+        wait_for(lambda: tasks.plan("out").state == "finished")
+    finally:
+        worker.close()
+    rows = {row.id: row for row in tasks.tasks("out")}
+    assert rows["long"].output_tail == "x" * 3000
+    assert (rows["short"].output_tail, rows["inherited"].output_tail) == ("task\n", "worker\n")
+
+
 def test_a_timeout_kills_the_whole_group_grandchild_included(parts, tmp_path):
     tasks, worker, _ = parts
     pidfile = tmp_path / "grandchild"
