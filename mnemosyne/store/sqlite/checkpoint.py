@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import apsw
 
+from mnemosyne.errors import MnemosyneError
 from mnemosyne.store.sqlite.transactions import WriterLock
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,12 @@ class Checkpointer:
         self._wanted.set()
 
     def _run(self) -> None:
-        connection, lock = self._open_connection(), self._make_lock()
+        try:
+            connection = self._open_connection()
+        except (MnemosyneError, apsw.Error) as error:
+            logger.warning("WAL checkpointer not started: %s", error)
+            return  # requests are then no-ops; closing connections still checkpoint
+        lock = self._make_lock()
         try:
             while True:
                 self._wanted.wait()
@@ -109,7 +115,12 @@ class Checkpointer:
         self._wanted.set()
         thread.join()
         if pending:
-            connection, lock = self._open_connection(), self._make_lock()
+            try:
+                connection = self._open_connection()
+            except (MnemosyneError, apsw.Error) as error:
+                logger.warning("WAL not checkpointed at close: %s", error)
+                return
+            lock = self._make_lock()
             try:
                 self._checkpoint(connection, lock)
             finally:

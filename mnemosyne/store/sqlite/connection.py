@@ -101,21 +101,46 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-def open_connection(path: Path, busy_timeout_ms: int) -> apsw.Connection:
-    """Open *path* (creating it if missing) and apply the per-connection settings.
+FileIdentity = tuple[int, int]  # (st_dev, st_ino)
 
-    Raises UnavailableError if the file cannot be opened, is not a database, or is read-only
-    while still needing to become a WAL database.
+
+def file_identity(path: Path) -> FileIdentity:
+    """Return which file *path* names now. Raises OSError."""
+    status = os.stat(path)
+    return status.st_dev, status.st_ino
+
+
+def open_connection(path: Path, busy_timeout_ms: int,
+                    identity: FileIdentity | None = None) -> apsw.Connection:
+    """Open *path* and apply the per-connection settings.
+
+    Without *identity*, a missing file is created. With it (a further connection to a database
+    already open), the file must exist and still be that file: a connection opened after the
+    database was removed or replaced would create an empty one, or write to another.
+    Raises UnavailableError if the file cannot be opened, is not a database, is read-only
+    while still needing to become a WAL database, or is no longer *identity*.
     """
     if path.is_dir():
         raise UnavailableError(f"{path} is a directory, not a database file")
-    ensure_parent_directory(path)
-    _create_private(path)
-    flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+    if identity is None:
+        ensure_parent_directory(path)
+        _create_private(path)
+    flags = apsw.SQLITE_OPEN_READWRITE | (apsw.SQLITE_OPEN_CREATE if identity is None else 0)
     try:
         connection = apsw.Connection(os.fspath(path), flags=flags)
     except apsw.Error as error:
+        if identity is not None and not path.exists():
+            raise UnavailableError(f"database file {path} was removed") from None
         raise describe_database_error(path, error) from None
+    if identity is not None:
+        try:
+            same = file_identity(path) == identity
+        except OSError:
+            same = False
+        if not same:
+            connection.close()
+            raise UnavailableError(f"database file {path} was removed or replaced by another "
+                                   "file")
     try:
         connection.setbusytimeout(busy_timeout_ms)
         _apply_pragmas(connection, busy_timeout_ms)

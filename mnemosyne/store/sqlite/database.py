@@ -7,6 +7,9 @@ lock runs under `helper_gate`: a caller that holds the gate keeps them from that
 optimizer does, while a SCHED_IDLE thread of its process holds the interpreter lock for long:
 a helper holding the writers' lock could otherwise wait behind that thread for an idle core,
 and every writer behind the helper.) The merger's own commits ask the checkpointer too.
+Only the first connection may create the file; every later one (another thread's, a helper's)
+must find the same file there, so a database removed or replaced while a process runs is an
+error for that process, never an empty database made in its place by a helper.
 Must not: know about memories (memories.py) or the command line.
 """
 
@@ -24,7 +27,9 @@ from mnemosyne.errors import UnavailableError
 from mnemosyne.store.sqlite import migrations
 from mnemosyne.store.sqlite.checkpoint import Checkpointer, watch_wal
 from mnemosyne.store.sqlite.connection import (
+    FileIdentity,
     describe_database_error,
+    file_identity,
     open_connection,
     open_read_only,
 )
@@ -50,8 +55,10 @@ class Database:
         self._pending_writes: dict[int, float] = {}  # id of a write call -> when it started
         self.wal_lock = WalLock(path)
         self.helper_gate = threading.Lock()
-        self.checkpointer = Checkpointer(lambda: open_connection(path, busy_timeout_ms),
-                                         lambda: WriterLock(path), self.helper_gate)
+        self._identity: FileIdentity | None = None  # the file the first connection opened
+        self._identity_guard = threading.Lock()
+        self.checkpointer = Checkpointer(self._open_connection, lambda: WriterLock(path),
+                                         self.helper_gate)
         self.index_merger = IndexMerger(self._merger_connection, lambda: WriterLock(path),
                                         path.with_name(path.name + "-merge.lock"),
                                         self.helper_gate)
@@ -90,9 +97,27 @@ class Database:
             raise
         return database
 
+    def _open_connection(self) -> apsw.Connection:
+        """Open a read-write connection: only the first may create the file.
+
+        Every later one (another thread's, a helper's) must find the same file there.
+        Raises UnavailableError (the file was removed or replaced meanwhile, ...).
+        """
+        with self._identity_guard:
+            if self._identity is None:
+                connection = open_connection(self.path, self.busy_timeout_ms)
+                try:
+                    self._identity = file_identity(self.path)
+                except OSError as error:
+                    connection.close()
+                    raise UnavailableError(f"cannot stat the database file {self.path}: "
+                                           f"{error.strerror or error}") from None
+                return connection
+        return open_connection(self.path, self.busy_timeout_ms, self._identity)
+
     def _merger_connection(self) -> apsw.Connection:
         """Open the merger's connection: its commits ask for checkpoints, never run one."""
-        connection = open_connection(self.path, self.busy_timeout_ms)
+        connection = self._open_connection()
         watch_wal(connection, self.checkpointer.request)
         return connection
 
@@ -102,7 +127,7 @@ class Database:
             if self.read_only:
                 connection = open_read_only(self.path, self.busy_timeout_ms)
             else:
-                connection = open_connection(self.path, self.busy_timeout_ms)
+                connection = self._open_connection()
                 watch_wal(connection, self.checkpointer.request,
                           on_commit=self.index_merger.request)
             # A reader only never takes the writers' lock (nor creates its file).

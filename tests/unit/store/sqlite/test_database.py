@@ -1,5 +1,6 @@
 import threading
 
+from mnemosyne.errors import UnavailableError
 from mnemosyne.store.sqlite.database import Database
 
 
@@ -34,3 +35,53 @@ def test_writes_from_many_threads_all_land(tmp_path):
         thread.join()
     assert database.read(lambda c: c.execute("SELECT count(*) FROM n").fetchall()) == [(600,)]
     database.close()
+
+
+def test_a_removed_or_replaced_file_is_never_made_again_by_a_later_connection(tmp_path):
+    # Only the first connection may create the file: a thread or helper opening later must
+    # not make an empty database where the real one was (nor write to a replacement).
+    path = tmp_path / "m.db"
+    database = Database.open(path)
+    try:
+        database.write(lambda c: c.execute("CREATE TABLE kept(x)"))
+        path.rename(tmp_path / "moved.db")
+        errors = []
+
+        def new_thread_reads():
+            try:
+                database.read(lambda c: c.execute("SELECT 1").fetchall())
+            except UnavailableError as error:
+                errors.append(error.message)
+
+        thread = threading.Thread(target=new_thread_reads)
+        thread.start()
+        thread.join()
+        assert errors == [f"database file {path} was removed"]
+        database.checkpointer.request()
+        database.index_merger.request()
+        database.checkpointer.close()
+        database.index_merger.close()
+        assert not path.exists()
+        path.write_bytes(b"")  # another file now has the name
+        thread = threading.Thread(target=new_thread_reads)
+        thread.start()
+        thread.join()
+        assert "was removed or replaced by another file" in errors[1]
+        assert path.read_bytes() == b""
+    finally:
+        database.close()
+
+
+def test_later_connections_open_the_same_file(tmp_path):
+    path = tmp_path / "m.db"
+    database = Database.open(path)
+    try:
+        database.write(lambda c: c.execute("CREATE TABLE seen(x)"))
+        names = []
+        thread = threading.Thread(target=lambda: names.extend(database.read(
+            lambda c: c.execute("SELECT name FROM sqlite_master WHERE name='seen'").fetchall())))
+        thread.start()
+        thread.join()
+        assert names == [("seen",)]
+    finally:
+        database.close()
