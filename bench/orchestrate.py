@@ -142,11 +142,15 @@ class Mnemosyne:
         self.workers = [subprocess.Popen([*self.base, "serve", "--accept-work"], env=self.env,
                                          cwd=self.work, stdin=subprocess.DEVNULL)
                         for _ in range(WORKERS)]
-        deadline = time.monotonic() + 60
-        while len(json.loads(self.cli("instances", "--format", "json"))) < WORKERS:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the workers did not start")
-            time.sleep(0.1)
+        try:
+            deadline = time.monotonic() + 60
+            while len(json.loads(self.cli("instances", "--format", "json"))) < WORKERS:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the workers did not start")
+                time.sleep(0.1)
+        except BaseException:
+            self.__exit__()  # not called when __enter__ fails: no worker is left behind
+            raise
         return self
 
     def __exit__(self, *_: object) -> None:

@@ -119,10 +119,38 @@ def _fail(source: str, path: str, problem: str) -> PlanError:
     return PlanError(f"{source}: {path}: {problem}")
 
 
+def _check_text(data: Any, source: str) -> None:
+    """Refuse any key or string of *data* that is not valid Unicode.
+
+    JSON can spell a lone surrogate (an escape such as backslash-u-d800), which no argv,
+    directory, environment or memory can carry; the error names its JSON path, never the text.
+    """
+    pending: list[tuple[str, Any]] = [("$", data)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _require_unicode(key, path, source, "a key")
+                pending.append((f"{path}.{key}", item))
+        elif isinstance(value, list):
+            pending.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+        elif isinstance(value, str):
+            _require_unicode(value, path, source, "the value")
+
+
+def _require_unicode(text: str, path: str, source: str, what: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _fail(source, path, f"{what} is not valid Unicode text (a lone surrogate)") \
+            from None
+
+
 def parse_plan(data: Any, source: str = "plan") -> Plan:
     """Validate parsed JSON as a plan. Raises PlanError naming the JSON path."""
     if not isinstance(data, dict):
         raise _fail(source, "$", "must be an object with name and tasks")
+    _check_text(data, source)
     for key in data:
         if key not in PLAN_KEYS:
             raise _fail(source, f"$.{key}", "unknown key (allowed: name, tasks)")

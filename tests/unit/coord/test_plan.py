@@ -73,6 +73,24 @@ def test_a_cycle_is_named():
         load_plan(json.dumps(itself))
 
 
+@pytest.mark.parametrize(("changes", "path"), [
+    ({"command": ["echo", "\ud800"]}, "$.tasks[0].command[1]"),
+    ({"command": "echo \udc80"}, "$.tasks[0].command"),
+    ({"env": {"A": "\ud800x"}}, "$.tasks[0].env.A"),
+    ({"env": {"\ud800": "v"}}, "$.tasks[0].env"),
+    ({"title": "\udfff"}, "$.tasks[0].title"),
+])
+def test_lone_surrogates_are_refused_by_path_never_echoed(changes, path):
+    # JSON can spell them ("\ud800" escapes); no argv, environment or memory can carry them.
+    text = json.dumps(plan_with(t0=changes))
+    assert "\\ud" in text  # the escape, as a plan file would have it
+    with pytest.raises(PlanError) as caught:
+        load_plan(text, "f.json")
+    assert caught.value.message.startswith(f"f.json: {path}: ")
+    assert "not valid Unicode" in caught.value.message
+    caught.value.message.encode("utf-8")  # printable: the text itself is not in it
+
+
 def test_not_json_is_refused():
     with pytest.raises(PlanError, match="not JSON"):
         load_plan("{")

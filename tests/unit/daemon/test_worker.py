@@ -93,16 +93,16 @@ def test_the_worker_runs_a_plan_in_order_and_stores_results(parts, tmp_path, sto
 
 
 def test_each_attempt_has_its_own_output_and_the_task_env_wins(parts, tmp_path, monkeypatch):
-    # One output file serves all of a worker's attempts: a long output must not show through a
-    # shorter one after it. The worker's environment is taken once; a task's env overrides it.
+    # A process that left its task's session keeps writing after the task ended: never into
+    # the next task's tail. The worker's environment is taken once; a task's env overrides it.
     tasks, worker, coordinator = parts
     monkeypatch.setenv("MNEMOSYNE_TEST_SHARED", "worker")
     worker = TaskWorker(tasks, coordinator)
     tasks.put_plan({"name": "out", "tasks": [
-        spec("long", ["sh", "-c", "printf 'x%.0s' $(seq 1 3000)"]),
-        spec("short", "echo $MNEMOSYNE_TEST_SHARED", depends_on=["long"],
+        spec("escapes", "setsid sh -c 'sleep 0.3; echo LEAKED' & echo a"),
+        spec("next", "sleep 0.6; echo $MNEMOSYNE_TEST_SHARED", depends_on=["escapes"],
              env={"MNEMOSYNE_TEST_SHARED": "task"}),
-        spec("inherited", "echo $MNEMOSYNE_TEST_SHARED", depends_on=["short"]),
+        spec("inherited", "echo $MNEMOSYNE_TEST_SHARED", depends_on=["next"]),
     ]}, str(tmp_path), "global")
     worker.start()
     try:
@@ -110,8 +110,22 @@ def test_each_attempt_has_its_own_output_and_the_task_env_wins(parts, tmp_path, 
     finally:
         worker.close()
     rows = {row.id: row for row in tasks.tasks("out")}
-    assert rows["long"].output_tail == "x" * 3000
-    assert (rows["short"].output_tail, rows["inherited"].output_tail) == ("task\n", "worker\n")
+    assert rows["escapes"].output_tail == "a\n"
+    assert (rows["next"].output_tail, rows["inherited"].output_tail) == ("task\n", "worker\n")
+
+
+def test_a_task_the_system_cannot_start_fails_and_the_worker_goes_on(parts, tmp_path):
+    tasks, worker, _ = parts
+    tasks.put_plan({"name": "odd", "tasks": [
+        spec("surrogate", ["true"], env={"ODD": "\ud800"}),
+        spec("after", ["true"]),
+    ]}, str(tmp_path), "global")
+    worker.start()
+    wait_for(lambda: tasks.plan("odd").state == "finished")
+    rows = {row.id: row for row in tasks.tasks("odd")}
+    assert rows["surrogate"].state == "failed" and rows["surrogate"].error.startswith(
+        "cannot start: ")
+    assert rows["after"].state == "done"
 
 
 def test_a_timeout_kills_the_whole_group_grandchild_included(parts, tmp_path):
