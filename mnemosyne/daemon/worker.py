@@ -10,9 +10,9 @@ the worker holds while the task runs (so doctor's worktree audit sees a kept one
 once its worker is gone). An ended attempt's lock file is renamed to a fresh run id and kept as
 the spare for the next claim, so a busy worker creates no file per task. An argv list runs
 without a shell, a string by `sh -c`; always in a new session (its own process group), with
-stdin from /dev/null and its output in an unnamed file of its own, of which the tail is kept
-(one file per attempt: a process that left the task's session may still be writing to it, and
-must not write into another task's result). Its environment is the worker's, taken once when
+stdin from /dev/null and its output in the worker's unnamed output file, of which the tail is
+kept (taskoutput.py: reused from one attempt to the next only when no process that left the
+task's session can still write to it). Its environment is the worker's, taken once when
 the worker is made, with the task's `env` and MNEMOSYNE_TASK_PLAN/_ID/_ATTEMPT on top. An end
 is seen at once, through a pidfd (childwait.py), timeout or not. Over `timeout_s` the whole
 group gets SIGTERM, then SIGKILL after KILL_GRACE_S; after any end, whatever is left in the
@@ -33,7 +33,6 @@ import logging
 import os
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -47,6 +46,7 @@ from mnemosyne.coord.liveness import InstanceLock, lock_is_held
 from mnemosyne.coord.queue import Message
 from mnemosyne.coord.root import CoordinationRoot, locate_git
 from mnemosyne.coord.worktrees import Workspace, close_workspace, open_workspace
+from mnemosyne.daemon.taskoutput import TaskOutput
 from mnemosyne.errors import MnemosyneError
 from mnemosyne.store.sqlite.tasks import (
     TAIL_BYTES,
@@ -157,6 +157,7 @@ class TaskWorker:
         self._thread = threading.Thread(target=self._run, name="task-worker", daemon=True)
         self._namespaces: dict[str, tuple[str, str]] = {}
         self._spare: InstanceLock | None = None  # a held attempt lock, for the next claim
+        self._output = TaskOutput(TAIL_BYTES)  # the attempts' output file (taskoutput.py)
         # The tasks' environment under their own, encoded once (Popen encodes what is str).
         self._environment = _encoded(child_environment({}))
 
@@ -189,9 +190,11 @@ class TaskWorker:
         self._wake.set()
         if self._thread.ident is not None:
             self._thread.join(KILL_GRACE_S + 10)
-        if self._spare is not None and not self._thread.is_alive():
-            _drop(self._spare)
-            self._spare = None
+        if not self._thread.is_alive():
+            if self._spare is not None:
+                _drop(self._spare)
+                self._spare = None
+            self._output.close()
         try:  # what this worker would have taken next goes to the others
             if self.tasks.has_ready_work(str(self.root.path)):
                 broadcast(self.coordinator, WORK_AVAILABLE, {"plan": None})
@@ -365,17 +368,21 @@ class TaskWorker:
             **spec.get("env", {}), "MNEMOSYNE_TASK_PLAN": task.plan,
             "MNEMOSYNE_TASK_ID": task.id, "MNEMOSYNE_TASK_ATTEMPT": str(task.attempts)})}
         timeout = spec.get("timeout_s")
-        with tempfile.TemporaryFile() as output:
+        child_output = self._output.open_for_child()
+        try:
             with attempt.lock:
                 if attempt.stopped is not None:
                     return None, "", attempt.stopped
                 try:
                     process = subprocess.Popen(
-                        argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=output,
+                        argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=child_output,
                         stderr=subprocess.STDOUT, start_new_session=True)
                 except OSError as problem:
                     return None, "", f"cannot run {argv[0]}: {problem.strerror or problem}"
                 attempt.process = process
+        finally:
+            os.close(child_output)
+        try:
             try:  # only for giving the task back if this worker dies: never a reason to stop
                 self.tasks.set_process(task.plan, task.id, run_id, process.pid,
                                        process_start_time(process.pid))
@@ -389,6 +396,6 @@ class TaskWorker:
                 wait_for_exit(process, KILL_GRACE_S)
             kill_group(process.pid)  # whatever is left of the group: nothing stays behind
             process.wait()
-            output.seek(max(0, output.seek(0, os.SEEK_END) - TAIL_BYTES))
-            tail = output.read().decode("utf-8", "replace")
-        return process.returncode, tail, error
+            return process.returncode, self._output.tail(), error
+        finally:
+            self._output.end_attempt()
