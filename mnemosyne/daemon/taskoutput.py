@@ -12,9 +12,14 @@ write into another attempt's output (another plan's result). So:
 - after the attempt, the file is kept only if no other description of it is open for writing,
   which the kernel answers exactly: a write lease (F_SETLEASE, F_WRLCK) is granted only to the
   sole opener. It is taken and dropped at once, and the file emptied. Otherwise (something still
-  holds it, or leases are off on this system or file system) the file is dropped, and the next
-  attempt gets a new one.
-Must not: read more than the tail, or keep a file that another process may still write to.
+  holds it, leases are off on this system or file system, /proc is not mounted so the child
+  had to share the worker's description, or any of these calls failed) the file is dropped,
+  and the next attempt gets a new one.
+A lease's holder is signalled when someone opens the file meanwhile (only a process of the
+same user, through /proc/<pid>/fd, could): the signal is set to SIGURG, which is ignored by
+default, rather than SIGIO, which would end the daemon.
+Must not: read more than the tail, keep a file that another process may still write to, or
+raise from `end_attempt` (an attempt's result must not be lost to its clean-up).
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ import contextlib
 import fcntl
 import logging
 import os
+import signal
 import tempfile
 
 logger = logging.getLogger(__name__)
 
 F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)
+F_SETSIG = getattr(fcntl, "F_SETSIG", 10)
 
 
 class TaskOutput:
@@ -36,7 +43,8 @@ class TaskOutput:
     def __init__(self, tail_bytes: int) -> None:
         self.tail_bytes = tail_bytes
         self._file: int | None = None
-        self._leases = True  # until the kernel says they are not available here
+        self._reusable = True  # until this system cannot tell when a file is ours alone
+        self._shared = False  # the current attempt's child shares the worker's description
 
     def open_for_child(self) -> int:
         """Return a new descriptor (close-on-exec) for the next attempt's stdout and stderr.
@@ -46,7 +54,15 @@ class TaskOutput:
         if self._file is None:
             with tempfile.TemporaryFile() as created:  # O_TMPFILE where the kernel has it
                 self._file = os.dup(created.fileno())
-        return os.open(f"/proc/self/fd/{self._file}", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            child = os.open(f"/proc/self/fd/{self._file}", os.O_WRONLY | os.O_CLOEXEC)
+        except OSError as error:  # no /proc: the child shares ours, the file is not reused
+            logger.debug("cannot reopen the output file (%s): one file per attempt",
+                         error.strerror or error)
+            self._reusable, self._shared = False, True
+            return os.dup(self._file)
+        self._shared = False
+        return child
 
     def tail(self) -> str:
         """Return the last `tail_bytes` of the attempt's output (invalid UTF-8 replaced)."""
@@ -57,24 +73,35 @@ class TaskOutput:
         return os.pread(self._file, size - start, start).decode("utf-8", "replace")
 
     def end_attempt(self) -> None:
-        """Empty the file for the next attempt if nothing else can write to it; else drop it."""
+        """Empty the file for the next attempt if nothing else can write to it; else drop it.
+
+        Never raises: a failure drops the file (which also ends any lease on it).
+        """
         if self._file is None:
             return
-        if self._leases and self._sole_writer():
-            os.ftruncate(self._file, 0)
-            return
+        try:
+            if self._reusable and not self._shared and self._sole_writer():
+                os.ftruncate(self._file, 0)
+                return
+        except OSError as error:
+            logger.debug("output file not reused: %s", error.strerror or error)
         self.close()
 
     def _sole_writer(self) -> bool:
+        """Return True if no other description of the file is open for writing.
+
+        Raises OSError if the lease, once taken, cannot be dropped again.
+        """
         assert self._file is not None
         try:
+            fcntl.fcntl(self._file, F_SETSIG, signal.SIGURG)
             fcntl.fcntl(self._file, F_SETLEASE, fcntl.F_WRLCK)
         except BlockingIOError:  # EAGAIN: another description is still open for writing
             return False
         except OSError as error:  # leases disabled (EINVAL), not ours (EACCES), ...
             logger.debug("no write leases here (%s): one output file per attempt",
                          error.strerror or error)
-            self._leases = False
+            self._reusable = False
             return False
         fcntl.fcntl(self._file, F_SETLEASE, fcntl.F_UNLCK)
         return True

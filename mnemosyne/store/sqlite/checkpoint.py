@@ -73,7 +73,7 @@ class Checkpointer:
     def _run(self) -> None:
         try:
             connection = self._open_connection()
-        except (MnemosyneError, apsw.Error) as error:
+        except (MnemosyneError, OSError, apsw.Error) as error:
             logger.warning("WAL checkpointer not started: %s", error)
             return  # requests are then no-ops; closing connections still checkpoint
         lock = self._make_lock()
@@ -117,7 +117,7 @@ class Checkpointer:
         if pending:
             try:
                 connection = self._open_connection()
-            except (MnemosyneError, apsw.Error) as error:
+            except (MnemosyneError, OSError, apsw.Error) as error:
                 logger.warning("WAL not checkpointed at close: %s", error)
                 return
             lock = self._make_lock()

@@ -82,3 +82,65 @@ def test_invalid_utf8_is_replaced_and_nothing_is_read_before_any_attempt():
         assert output.tail() == "a\ufffdb"
     finally:
         output.close()
+
+
+def test_without_proc_the_child_shares_the_file_and_it_is_never_reused(monkeypatch):
+    real_open = os.open
+
+    def no_proc(path, *args, **kwargs):
+        if str(path).startswith("/proc/self/fd/"):
+            raise FileNotFoundError(2, "No such file or directory")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(taskoutput.os, "open", no_proc)
+    output = TaskOutput(tail_bytes=4096)
+    try:
+        run(output, "echo one")
+        first, held = file_of(output), os.dup(output._file)  # kept: its inode not reused
+        output.end_attempt()
+        run(output, "echo two")
+        assert output.tail() == "two\n" and file_of(output) != first
+        os.close(held)
+    finally:
+        output.close()
+
+
+def test_a_failure_while_ending_an_attempt_drops_the_file_and_never_raises(monkeypatch):
+    output = TaskOutput(tail_bytes=4096)
+    run(output, "echo one")
+
+    def broken(fd, length):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(taskoutput.os, "ftruncate", broken)
+    output.end_attempt()
+    assert output.tail() == ""  # dropped
+    monkeypatch.undo()
+    run(output, "echo two")
+    assert output.tail() == "two\n"
+    output.close()
+
+
+def test_a_lease_broken_by_an_opener_does_not_end_the_process(monkeypatch):
+    # Someone opening the file while the lease is held signals the holder: SIGURG (ignored),
+    # never SIGIO, which would end this process (and the test run with it).
+    real = taskoutput.fcntl.fcntl
+    broken = []
+
+    def opened_meanwhile(fd, command, argument=0):
+        result = real(fd, command, argument)
+        if command == taskoutput.F_SETLEASE and argument == taskoutput.fcntl.F_WRLCK:
+            try:
+                os.close(os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK))
+            except BlockingIOError:  # the lease is being broken: its holder is signalled
+                broken.append(fd)
+        return result
+
+    monkeypatch.setattr(taskoutput.fcntl, "fcntl", opened_meanwhile)
+    output = TaskOutput(tail_bytes=4096)
+    try:
+        run(output, "echo one")
+        output.end_attempt()
+        assert broken
+    finally:
+        output.close()
