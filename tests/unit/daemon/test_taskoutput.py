@@ -26,6 +26,19 @@ def file_of(output):
     return os.fstat(output._file).st_ino  # which file, for the test
 
 
+def assert_each_attempt_gets_a_new_file():
+    output = TaskOutput(tail_bytes=4096)
+    try:
+        run(output, "echo one")
+        first, held = file_of(output), os.dup(output._file)  # kept: its inode not reused
+        output.end_attempt()
+        run(output, "echo two")
+        assert output.tail() == "two\n" and file_of(output) != first
+        os.close(held)
+    finally:
+        output.close()
+
+
 def test_the_file_is_emptied_and_kept_when_the_task_left_nothing_behind():
     output = TaskOutput(tail_bytes=8)
     try:
@@ -61,16 +74,7 @@ def test_without_leases_every_attempt_gets_a_new_file(monkeypatch):
         return real(fd, command, argument)
 
     monkeypatch.setattr(taskoutput.fcntl, "fcntl", no_leases)
-    output = TaskOutput(tail_bytes=4096)
-    try:
-        run(output, "echo one")
-        first, held = file_of(output), os.dup(output._file)  # kept: its inode not reused
-        output.end_attempt()
-        run(output, "echo two")
-        assert output.tail() == "two\n" and file_of(output) != first
-        os.close(held)
-    finally:
-        output.close()
+    assert_each_attempt_gets_a_new_file()
 
 
 def test_invalid_utf8_is_replaced_and_nothing_is_read_before_any_attempt():
@@ -93,16 +97,7 @@ def test_without_proc_the_child_shares_the_file_and_it_is_never_reused(monkeypat
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(taskoutput.os, "open", no_proc)
-    output = TaskOutput(tail_bytes=4096)
-    try:
-        run(output, "echo one")
-        first, held = file_of(output), os.dup(output._file)  # kept: its inode not reused
-        output.end_attempt()
-        run(output, "echo two")
-        assert output.tail() == "two\n" and file_of(output) != first
-        os.close(held)
-    finally:
-        output.close()
+    assert_each_attempt_gets_a_new_file()
 
 
 def test_a_failure_while_ending_an_attempt_drops_the_file_and_never_raises(monkeypatch):

@@ -37,6 +37,12 @@ def test_writes_from_many_threads_all_land(tmp_path):
     database.close()
 
 
+def in_a_new_thread(work):
+    thread = threading.Thread(target=work)  # a thread's first use opens its connection
+    thread.start()
+    thread.join()
+
+
 def test_a_removed_or_replaced_file_is_never_made_again_by_a_later_connection(tmp_path):
     # Only the first connection may create the file: a thread or helper opening later must
     # not make an empty database where the real one was (nor write to a replacement).
@@ -44,6 +50,10 @@ def test_a_removed_or_replaced_file_is_never_made_again_by_a_later_connection(tm
     database = Database.open(path)
     try:
         database.write(lambda c: c.execute("CREATE TABLE kept(x)"))
+        names = []
+        in_a_new_thread(lambda: names.extend(database.read(
+            lambda c: c.execute("SELECT name FROM sqlite_master WHERE name='kept'").fetchall())))
+        assert names == [("kept",)]  # a later connection, to the same file
         path.rename(tmp_path / "moved.db")
         errors = []
 
@@ -53,9 +63,7 @@ def test_a_removed_or_replaced_file_is_never_made_again_by_a_later_connection(tm
             except UnavailableError as error:
                 errors.append(error.message)
 
-        thread = threading.Thread(target=new_thread_reads)
-        thread.start()
-        thread.join()
+        in_a_new_thread(new_thread_reads)
         assert errors == [f"database file {path} was removed"]
         database.checkpointer.request()
         database.index_merger.request()
@@ -63,25 +71,9 @@ def test_a_removed_or_replaced_file_is_never_made_again_by_a_later_connection(tm
         database.index_merger.close()
         assert not path.exists()
         path.write_bytes(b"")  # another file now has the name
-        thread = threading.Thread(target=new_thread_reads)
-        thread.start()
-        thread.join()
+        in_a_new_thread(new_thread_reads)
         assert "was removed or replaced by another file" in errors[1]
         assert path.read_bytes() == b""
     finally:
         database.close()
 
-
-def test_later_connections_open_the_same_file(tmp_path):
-    path = tmp_path / "m.db"
-    database = Database.open(path)
-    try:
-        database.write(lambda c: c.execute("CREATE TABLE seen(x)"))
-        names = []
-        thread = threading.Thread(target=lambda: names.extend(database.read(
-            lambda c: c.execute("SELECT name FROM sqlite_master WHERE name='seen'").fetchall())))
-        thread.start()
-        thread.join()
-        assert names == [("seen",)]
-    finally:
-        database.close()
