@@ -44,7 +44,6 @@ class TaskOutput:
         self.tail_bytes = tail_bytes
         self._file: int | None = None
         self._reusable = True  # until this system cannot tell when a file is ours alone
-        self._shared = False  # the current attempt's child shares the worker's description
 
     def open_for_child(self) -> int:
         """Return a new descriptor (close-on-exec) for the next attempt's stdout and stderr.
@@ -54,15 +53,14 @@ class TaskOutput:
         if self._file is None:
             with tempfile.TemporaryFile() as created:  # O_TMPFILE where the kernel has it
                 self._file = os.dup(created.fileno())
+            self._reusable = self._reusable and self._signal_with(signal.SIGURG)
         try:
-            child = os.open(f"/proc/self/fd/{self._file}", os.O_WRONLY | os.O_CLOEXEC)
+            return os.open(f"/proc/self/fd/{self._file}", os.O_WRONLY | os.O_CLOEXEC)
         except OSError as error:  # no /proc: the child shares ours, the file is not reused
             logger.debug("cannot reopen the output file (%s): one file per attempt",
                          error.strerror or error)
-            self._reusable, self._shared = False, True
+            self._reusable = False
             return os.dup(self._file)
-        self._shared = False
-        return child
 
     def tail(self) -> str:
         """Return the last `tail_bytes` of the attempt's output (invalid UTF-8 replaced)."""
@@ -80,7 +78,7 @@ class TaskOutput:
         if self._file is None:
             return
         try:
-            if self._reusable and not self._shared and self._sole_writer():
+            if self._reusable and self._sole_writer():
                 os.ftruncate(self._file, 0)
                 return
         except OSError as error:
@@ -94,7 +92,6 @@ class TaskOutput:
         """
         assert self._file is not None
         try:
-            fcntl.fcntl(self._file, F_SETSIG, signal.SIGURG)
             fcntl.fcntl(self._file, F_SETLEASE, fcntl.F_WRLCK)
         except BlockingIOError:  # EAGAIN: another description is still open for writing
             return False
@@ -104,6 +101,17 @@ class TaskOutput:
             self._reusable = False
             return False
         fcntl.fcntl(self._file, F_SETLEASE, fcntl.F_UNLCK)
+        return True
+
+    def _signal_with(self, signum: int) -> bool:
+        """Have a lease on the file signal *signum* when broken; return False if refused."""
+        assert self._file is not None
+        try:
+            fcntl.fcntl(self._file, F_SETSIG, signum)
+        except OSError as error:
+            logger.debug("cannot set the lease signal (%s): one file per attempt",
+                         error.strerror or error)
+            return False
         return True
 
     def close(self) -> None:
